@@ -1,0 +1,218 @@
+/**
+ * The backend interface: the few primitive kernels every backend implements, and the
+ * registry that picks one. Ops never import a backend; they call these methods.
+ *
+ * Buffers are opaque handles owned by the backend. Every method returns a new buffer and
+ * never waits for the device: only `read` is asynchronous, so a GPU backend can queue work.
+ * Shapes given to kernels are row-major; inputs are contiguous unless strides are passed.
+ */
+import type { DType, TypedArray } from "./dtype.ts";
+
+export type Buf = unknown;
+
+export type UnaryOp =
+  | "neg"
+  | "abs"
+  | "sign"
+  | "exp"
+  | "log"
+  | "log1p"
+  | "expm1"
+  | "sqrt"
+  | "sin"
+  | "cos"
+  | "tanh"
+  | "sigmoid"
+  | "relu"
+  | "erf"
+  | "floor"
+  | "ceil"
+  | "round"
+  | "trunc"
+  | "reciprocal"
+  | "isnan"
+  | "isinf"
+  | "logicalNot";
+
+export type BinaryOp =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "maximum"
+  | "minimum"
+  | "remainder"
+  | "eq"
+  | "ne"
+  | "lt"
+  | "le"
+  | "gt"
+  | "ge"
+  | "logicalAnd"
+  | "logicalOr"
+  | "logicalXor";
+
+export type ReduceOp = "sum" | "prod" | "max" | "min";
+
+/** The primitive kernels. `dtype` arguments name the input dtype unless said otherwise. */
+export interface Backend {
+  readonly name: string;
+  /** A short description of the device (adapter name on GPU). */
+  readonly deviceInfo: string;
+  upload(data: TypedArray, dtype: DType): Buf;
+  read(buf: Buf, dtype: DType, size: number): Promise<TypedArray>;
+  free(buf: Buf): void;
+  full(size: number, dtype: DType, value: number): Buf;
+  arange(size: number, start: number, step: number, dtype: DType): Buf;
+  /** uniform [0,1) float32, standard normal float32, or integers in [low, high) (int32). */
+  random(
+    kind: "uniform" | "normal" | "int",
+    size: number,
+    key: [number, number],
+    start: number,
+    low?: number,
+    high?: number,
+  ): Buf;
+  cast(x: Buf, from: DType, to: DType, size: number): Buf;
+  /** Elementwise; float ops take float32, `isnan`/`isinf`/`logicalNot` return bool. */
+  unary(op: UnaryOp, x: Buf, dtype: DType, size: number): Buf;
+  /** Broadcasting binary op: a and b are read through strides (0 on broadcast dims). */
+  binary(
+    op: BinaryOp,
+    a: Buf,
+    aStrides: number[],
+    b: Buf,
+    bStrides: number[],
+    outShape: number[],
+    dtype: DType,
+  ): Buf;
+  /** `cond ? a : b` with broadcasting through strides; cond is bool. */
+  where(
+    cond: Buf,
+    cStrides: number[],
+    a: Buf,
+    aStrides: number[],
+    b: Buf,
+    bStrides: number[],
+    outShape: number[],
+    dtype: DType,
+  ): Buf;
+  /** Reduces the sorted `axes` of a contiguous `shape`; the result has those dims removed. */
+  reduce(op: ReduceOp, x: Buf, dtype: DType, shape: number[], axes: number[]): Buf;
+  /** Index (int32) of the max/min along `axis` (first occurrence; NaN counts as extreme). */
+  argReduce(op: "argmax" | "argmin", x: Buf, dtype: DType, shape: number[], axis: number): Buf;
+  /** Inclusive scan along `axis`. */
+  scan(op: "cumsum" | "cumprod", x: Buf, dtype: DType, shape: number[], axis: number): Buf;
+  /** Stable sort order (int32 indices) along `axis`; NaN sorts as the largest value. */
+  sortIndices(x: Buf, dtype: DType, shape: number[], axis: number, descending: boolean): Buf;
+  /**
+   * Batched float32 matmul: out[b] = op(A[b]) @ op(B[b]) of shape [m, n], where op transposes
+   * when asked. A is read as [m, k] (or [k, m] when transA), B as [k, n] (or [n, k]);
+   * batch strides may be 0 to broadcast one operand.
+   */
+  matmul(
+    a: Buf,
+    b: Buf,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    aBatchStride: number,
+    bBatchStride: number,
+  ): Buf;
+  /** Contiguous copy of the strided view (shape, strides, offset) of x; strides may be <= 0. */
+  strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf;
+  /** A copy of `base` (size elements) with the strided view (shape, strides, offset) set to src. */
+  stridedSet(
+    base: Buf,
+    size: number,
+    src: Buf,
+    dtype: DType,
+    shape: number[],
+    strides: number[],
+    offset: number,
+  ): Buf;
+  /** out[p] = x[p with dim replaced by idx[p]]; out has idxShape. */
+  gather(x: Buf, dtype: DType, xShape: number[], dim: number, idx: Buf, idxShape: number[]): Buf;
+  /** A copy of base with src[p] written (or added) at base[p with dim replaced by idx[p]]. */
+  scatter(
+    base: Buf,
+    dtype: DType,
+    baseShape: number[],
+    dim: number,
+    idx: Buf,
+    idxShape: number[],
+    src: Buf,
+    srcShape: number[],
+    mode: "assign" | "add",
+  ): Buf;
+}
+
+const registry = new Map<string, () => Promise<Backend> | Backend>();
+const ready = new Map<string, Backend>();
+let current: Backend | undefined;
+
+/** Makes a backend available under `name` (its factory runs on first use). */
+export function registerBackend(name: string, factory: () => Promise<Backend> | Backend): void {
+  registry.set(name, factory);
+}
+
+/** The names of registered backends. */
+export function listBackends(): string[] {
+  return [...registry.keys()];
+}
+
+/** Resolves "auto" and env defaults: WebGPU only on a hardware adapter, else CPU. */
+async function resolve(name: string): Promise<Backend> {
+  if (name === "auto") {
+    if (registry.has("webgpu")) {
+      try {
+        const gpu = await init("webgpu");
+        if (!/llvmpipe|swiftshader|software|lavapipe/i.test(gpu.deviceInfo)) return gpu;
+      } catch { /* no adapter: fall back to CPU */ }
+    }
+    return init("cpu");
+  }
+  return init(name);
+}
+
+async function init(name: string): Promise<Backend> {
+  const have = ready.get(name);
+  if (have) return have;
+  const factory = registry.get(name);
+  if (!factory) {
+    throw new Error(
+      `setBackend: unknown backend "${name}"; available: ${listBackends().join(", ")}, auto`,
+    );
+  }
+  const b = await factory();
+  ready.set(name, b);
+  return b;
+}
+
+/**
+ * Selects the backend for new tensors: "cpu", "webgpu" or "auto" (WebGPU on a hardware
+ * adapter, CPU otherwise). Resolves once the backend is ready.
+ */
+export async function setBackend(name: string): Promise<Backend> {
+  current = await resolve(name);
+  return current;
+}
+
+/** The backend new tensors are created on. Defaults to $PAPERLAB_BACKEND or the CPU. */
+export function getBackend(): Backend {
+  if (current) return current;
+  const cpu = ready.get("cpu") ?? (registry.get("cpu")?.() as Backend | undefined);
+  if (!cpu || cpu instanceof Promise) throw new Error("getBackend: the cpu backend is missing");
+  ready.set("cpu", cpu);
+  current = cpu;
+  return cpu;
+}
+
+/** A ready backend by name (used to move tensors between backends). */
+export function backendByName(name: string): Promise<Backend> {
+  return init(name);
+}

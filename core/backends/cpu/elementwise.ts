@@ -1,0 +1,280 @@
+/**
+ * CPU elementwise kernels. Each op's scalar expression is spliced into a loop compiled once
+ * with `new Function`, so the hot loop has no indirect call per element.
+ */
+import type { BinaryOp, UnaryOp } from "../../backend.ts";
+import type { DType, TypedArray } from "../../dtype.ts";
+
+/** erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit). */
+export function erf(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(
+    -z * z - 1.26551223 +
+      t * (1.00002368 +
+          t * (0.37409196 +
+              t * (0.09678418 +
+                  t * (-0.18628806 +
+                      t * (0.27886807 +
+                          t *
+                            (-1.13520398 +
+                              t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+  );
+  const v = 1 - r;
+  return x >= 0 ? v : -v;
+}
+
+/** Round half to even, as PyTorch's `round`. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Python-style remainder: the result takes the divisor's sign. */
+export function remainder(a: number, b: number): number {
+  const r = a % b;
+  return r !== 0 && (r < 0) !== (b < 0) ? r + b : r;
+}
+
+const H = { erf, roundHalfEven, remainder };
+
+const UNARY: Record<UnaryOp, string> = {
+  neg: "-x",
+  abs: "Math.abs(x)",
+  sign: "(x > 0 ? 1 : x < 0 ? -1 : x)",
+  exp: "Math.exp(x)",
+  log: "Math.log(x)",
+  log1p: "Math.log1p(x)",
+  expm1: "Math.expm1(x)",
+  sqrt: "Math.sqrt(x)",
+  sin: "Math.sin(x)",
+  cos: "Math.cos(x)",
+  tanh: "Math.tanh(x)",
+  sigmoid: "1 / (1 + Math.exp(-x))",
+  relu: "(x <= 0 ? 0 : x)",
+  erf: "H.erf(x)",
+  floor: "Math.floor(x)",
+  ceil: "Math.ceil(x)",
+  round: "H.roundHalfEven(x)",
+  trunc: "Math.trunc(x)",
+  reciprocal: "1 / x",
+  isnan: "(x !== x ? 1 : 0)",
+  isinf: "(x === Infinity || x === -Infinity ? 1 : 0)",
+  logicalNot: "(x === 0 ? 1 : 0)",
+};
+
+function binaryExpr(op: BinaryOp, dtype: DType): string {
+  const int = dtype !== "float32";
+  switch (op) {
+    case "add":
+      return int ? "(a + b) | 0" : "a + b";
+    case "sub":
+      return int ? "(a - b) | 0" : "a - b";
+    case "mul":
+      return int ? "Math.imul(a, b)" : "a * b";
+    case "div":
+      return "a / b";
+    case "pow":
+      return "Math.pow(a, b)";
+    case "maximum":
+      return "(a !== a || b !== b ? NaN : a > b ? a : b)";
+    case "minimum":
+      return "(a !== a || b !== b ? NaN : a < b ? a : b)";
+    case "remainder":
+      return "H.remainder(a, b)";
+    case "eq":
+      return "(a === b ? 1 : 0)";
+    case "ne":
+      return "(a !== b ? 1 : 0)";
+    case "lt":
+      return "(a < b ? 1 : 0)";
+    case "le":
+      return "(a <= b ? 1 : 0)";
+    case "gt":
+      return "(a > b ? 1 : 0)";
+    case "ge":
+      return "(a >= b ? 1 : 0)";
+    case "logicalAnd":
+      return "(a !== 0 && b !== 0 ? 1 : 0)";
+    case "logicalOr":
+      return "(a !== 0 || b !== 0 ? 1 : 0)";
+    case "logicalXor":
+      return "((a !== 0) !== (b !== 0) ? 1 : 0)";
+  }
+}
+
+type UnaryFn = (x: TypedArray, out: TypedArray, n: number) => void;
+type BinaryFn = (
+  a: TypedArray,
+  b: TypedArray,
+  out: TypedArray,
+  shape: number[],
+  as: number[],
+  bs: number[],
+) => void;
+
+const unaryCache = new Map<string, UnaryFn>();
+const binaryCache = new Map<string, BinaryFn>();
+
+export function unaryKernel(op: UnaryOp): UnaryFn {
+  let f = unaryCache.get(op);
+  if (!f) {
+    f = new Function(
+      "H",
+      `return function unary_${op}(xs, out, n) {
+        for (let i = 0; i < n; i++) { const x = xs[i]; out[i] = ${UNARY[op]}; }
+      };`,
+    )(H) as UnaryFn;
+    unaryCache.set(op, f);
+  }
+  return f;
+}
+
+/**
+ * A broadcasting loop: the last dim is the inner loop with strides (as, bs); outer dims are
+ * walked with a counter. Fast paths for contiguous operands and scalars.
+ */
+export function binaryKernel(op: BinaryOp, dtype: DType): BinaryFn {
+  const key = `${op}:${dtype}`;
+  let f = binaryCache.get(key);
+  if (!f) {
+    const e = binaryExpr(op, dtype);
+    f = new Function(
+      "H",
+      `return function binary_${op}(A, B, out, shape, as, bs) {
+        const nd = shape.length;
+        let n = 1; for (let i = 0; i < nd; i++) n *= shape[i];
+        if (n === 0) return;
+        let contA = true, contB = true, zeroA = true, zeroB = true, acc = 1;
+        for (let i = nd - 1; i >= 0; i--) {
+          if (shape[i] !== 1) {
+            if (as[i] !== acc) contA = false;
+            if (bs[i] !== acc) contB = false;
+            if (as[i] !== 0) zeroA = false;
+            if (bs[i] !== 0) zeroB = false;
+          }
+          acc *= shape[i];
+        }
+        if (contA && contB) { for (let i = 0; i < n; i++) { const a = A[i], b = B[i]; out[i] = ${e}; } return; }
+        if (contA && zeroB) { const b = B[0]; for (let i = 0; i < n; i++) { const a = A[i]; out[i] = ${e}; } return; }
+        if (zeroA && contB) { const a = A[0]; for (let i = 0; i < n; i++) { const b = B[i]; out[i] = ${e}; } return; }
+        const inner = nd === 0 ? 1 : shape[nd - 1];
+        const sa = nd === 0 ? 0 : as[nd - 1], sb = nd === 0 ? 0 : bs[nd - 1];
+        const idx = new Array(nd).fill(0);
+        let oa = 0, ob = 0;
+        for (let o = 0; o < n; o += inner) {
+          let pa = oa, pb = ob;
+          for (let j = 0; j < inner; j++) { const a = A[pa], b = B[pb]; out[o + j] = ${e}; pa += sa; pb += sb; }
+          for (let d = nd - 2; d >= 0; d--) {
+            idx[d]++; oa += as[d]; ob += bs[d];
+            if (idx[d] < shape[d]) break;
+            oa -= as[d] * shape[d]; ob -= bs[d] * shape[d]; idx[d] = 0;
+          }
+        }
+      };`,
+    )(H) as BinaryFn;
+    binaryCache.set(key, f);
+  }
+  return f;
+}
+
+/** Walks a strided view in row-major order, calling `visit(flatOut, srcOffset)`. */
+export function forEachStrided(
+  shape: number[],
+  strides: number[],
+  offset: number,
+  visit: (o: number, p: number) => void,
+): void {
+  const nd = shape.length;
+  let n = 1;
+  for (const s of shape) n *= s;
+  if (n === 0) return;
+  if (nd === 0) {
+    visit(0, offset);
+    return;
+  }
+  const inner = shape[nd - 1];
+  const si = strides[nd - 1];
+  const idx = new Array(nd).fill(0);
+  let base = offset;
+  for (let o = 0; o < n; o += inner) {
+    let p = base;
+    for (let j = 0; j < inner; j++) {
+      visit(o + j, p);
+      p += si;
+    }
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      base += strides[d];
+      if (idx[d] < shape[d]) break;
+      base -= strides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+/** Strided copy (gather) without a callback per element in the inner loop. */
+export function stridedCopy(
+  x: TypedArray,
+  out: TypedArray,
+  shape: number[],
+  strides: number[],
+  offset: number,
+): void {
+  const nd = shape.length;
+  let n = 1;
+  for (const s of shape) n *= s;
+  if (n === 0) return;
+  if (nd === 0) {
+    out[0] = x[offset];
+    return;
+  }
+  const inner = shape[nd - 1];
+  const si = strides[nd - 1];
+  const idx = new Array(nd).fill(0);
+  let base = offset;
+  for (let o = 0; o < n; o += inner) {
+    let p = base;
+    for (let j = 0; j < inner; j++, p += si) out[o + j] = x[p];
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      base += strides[d];
+      if (idx[d] < shape[d]) break;
+      base -= strides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+/** Strided write (scatter): dst[view position] = src[flat]. */
+export function stridedWrite(
+  dst: TypedArray,
+  src: TypedArray,
+  shape: number[],
+  strides: number[],
+  offset: number,
+): void {
+  const nd = shape.length;
+  let n = 1;
+  for (const s of shape) n *= s;
+  if (n === 0) return;
+  if (nd === 0) {
+    dst[offset] = src[0];
+    return;
+  }
+  const inner = shape[nd - 1];
+  const si = strides[nd - 1];
+  const idx = new Array(nd).fill(0);
+  let base = offset;
+  for (let o = 0; o < n; o += inner) {
+    let p = base;
+    for (let j = 0; j < inner; j++, p += si) dst[p] = src[o + j];
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      base += strides[d];
+      if (idx[d] < shape[d]) break;
+      base -= strides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}

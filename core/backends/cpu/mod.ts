@@ -1,0 +1,393 @@
+/**
+ * The CPU backend: the primitive kernels of backend.ts on host typed arrays. Buffers are the
+ * typed arrays themselves; every kernel runs synchronously and `read` resolves at once.
+ */
+import type { Backend, BinaryOp, Buf, ReduceOp, UnaryOp } from "../../backend.ts";
+import { allocArray, type DType, type TypedArray } from "../../dtype.ts";
+import { bitsAt, wordsToNormal, wordToUniform } from "../../random.ts";
+import { stridesOf } from "../../shape.ts";
+import { binaryKernel, stridedCopy, stridedWrite, unaryKernel } from "./elementwise.ts";
+import { matmulKernel } from "./matmul.ts";
+
+const arr = (b: Buf) => b as TypedArray;
+
+/** Splits `shape` around one axis into [outer, size, inner]. */
+function around(shape: number[], axis: number): [number, number, number] {
+  let outer = 1, inner = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i];
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
+  return [outer, shape[axis], inner];
+}
+
+/** Merges neighbouring dims that are both reduced or both kept (size-1 dims dropped). */
+function coalesce(shape: number[], axes: number[]): { size: number; red: boolean }[] {
+  const groups: { size: number; red: boolean }[] = [];
+  shape.forEach((s, i) => {
+    if (s === 1) return;
+    const red = axes.includes(i);
+    const last = groups[groups.length - 1];
+    if (last && last.red === red) last.size *= s;
+    else groups.push({ size: s, red });
+  });
+  return groups;
+}
+
+function reduceInto(
+  op: ReduceOp,
+  x: TypedArray,
+  out: TypedArray,
+  outer: number,
+  r: number,
+  inner: number,
+): void {
+  const init = op === "sum" ? 0 : op === "prod" ? 1 : op === "max" ? -Infinity : Infinity;
+  const acc = new Float64Array(inner);
+  for (let o = 0; o < outer; o++) {
+    acc.fill(init);
+    const base = o * r * inner;
+    for (let k = 0; k < r; k++) {
+      const row = base + k * inner;
+      if (op === "sum") { for (let i = 0; i < inner; i++) acc[i] += x[row + i]; }
+      else if (op === "prod") { for (let i = 0; i < inner; i++) acc[i] *= x[row + i]; }
+      else if (op === "max") {
+        for (let i = 0; i < inner; i++) {
+          const v = x[row + i];
+          if (v > acc[i] || v !== v) acc[i] = v;
+        }
+      } else {
+        for (let i = 0; i < inner; i++) {
+          const v = x[row + i];
+          if (v < acc[i] || v !== v) acc[i] = v;
+        }
+      }
+    }
+    // Once NaN, max/min stay NaN: `v > NaN` is false, so acc keeps NaN.
+    for (let i = 0; i < inner; i++) out[o * inner + i] = acc[i];
+  }
+}
+
+export class CpuBackend implements Backend {
+  readonly name = "cpu";
+  readonly deviceInfo = `cpu (${navigator.hardwareConcurrency} cores)`;
+
+  upload(data: TypedArray, dtype: DType): Buf {
+    const out = allocArray(dtype, data.length);
+    out.set(data);
+    return out;
+  }
+  read(buf: Buf, _dtype: DType, size: number): Promise<TypedArray> {
+    return Promise.resolve(arr(buf).slice(0, size));
+  }
+  free(_buf: Buf): void {
+    // Host memory is reclaimed by the garbage collector once unreferenced.
+  }
+  full(size: number, dtype: DType, value: number): Buf {
+    return allocArray(dtype, size).fill(value);
+  }
+  arange(size: number, start: number, step: number, dtype: DType): Buf {
+    const out = allocArray(dtype, size);
+    for (let i = 0; i < size; i++) out[i] = start + i * step;
+    return out;
+  }
+  random(
+    kind: "uniform" | "normal" | "int",
+    size: number,
+    key: [number, number],
+    start: number,
+    low = 0,
+    high = 1,
+  ): Buf {
+    const [k0, k1] = key;
+    if (kind === "uniform") {
+      const out = new Float32Array(size);
+      for (let i = 0; i < size; i++) out[i] = wordToUniform(bitsAt(k0, k1, start + i));
+      return out;
+    }
+    if (kind === "normal") {
+      const out = new Float32Array(size);
+      for (let i = 0; i < size; i++) {
+        out[i] = wordsToNormal(bitsAt(k0, k1, start + 2 * i), bitsAt(k0, k1, start + 2 * i + 1));
+      }
+      return out;
+    }
+    const out = new Int32Array(size);
+    const range = high - low;
+    for (let i = 0; i < size; i++) out[i] = low + (bitsAt(k0, k1, start + i) % range);
+    return out;
+  }
+  cast(x: Buf, _from: DType, to: DType, size: number): Buf {
+    const src = arr(x);
+    const out = allocArray(to, size);
+    if (to === "bool") { for (let i = 0; i < size; i++) out[i] = src[i] !== 0 ? 1 : 0; }
+    else if (to === "int32") { for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]); }
+    else out.set(src.subarray(0, size));
+    return out;
+  }
+  unary(op: UnaryOp, x: Buf, dtype: DType, size: number): Buf {
+    const boolOut = op === "isnan" || op === "isinf" || op === "logicalNot";
+    const out = allocArray(boolOut ? "bool" : dtype, size);
+    unaryKernel(op)(arr(x), out, size);
+    return out;
+  }
+  binary(
+    op: BinaryOp,
+    a: Buf,
+    aStrides: number[],
+    b: Buf,
+    bStrides: number[],
+    outShape: number[],
+    dtype: DType,
+  ): Buf {
+    const cmp = ["eq", "ne", "lt", "le", "gt", "ge", "logicalAnd", "logicalOr", "logicalXor"];
+    const outDtype: DType = cmp.includes(op) ? "bool" : op === "div" ? "float32" : dtype;
+    let n = 1;
+    for (const s of outShape) n *= s;
+    const out = allocArray(outDtype, n);
+    binaryKernel(op, dtype)(arr(a), arr(b), out, outShape, aStrides, bStrides);
+    return out;
+  }
+  where(
+    cond: Buf,
+    cStrides: number[],
+    a: Buf,
+    aStrides: number[],
+    b: Buf,
+    bStrides: number[],
+    outShape: number[],
+    dtype: DType,
+  ): Buf {
+    let n = 1;
+    for (const s of outShape) n *= s;
+    const out = allocArray(dtype, n);
+    const c = arr(cond), A = arr(a), B = arr(b);
+    const nd = outShape.length;
+    const idx = new Array(nd).fill(0);
+    let pc = 0, pa = 0, pb = 0;
+    for (let o = 0; o < n; o++) {
+      out[o] = c[pc] ? A[pa] : B[pb];
+      for (let d = nd - 1; d >= 0; d--) {
+        idx[d]++;
+        pc += cStrides[d];
+        pa += aStrides[d];
+        pb += bStrides[d];
+        if (idx[d] < outShape[d]) break;
+        pc -= cStrides[d] * outShape[d];
+        pa -= aStrides[d] * outShape[d];
+        pb -= bStrides[d] * outShape[d];
+        idx[d] = 0;
+      }
+    }
+    return out;
+  }
+  reduce(op: ReduceOp, x: Buf, dtype: DType, shape: number[], axes: number[]): Buf {
+    const outShape = shape.filter((_, i) => !axes.includes(i));
+    let outN = 1;
+    for (const s of outShape) outN *= s;
+    const out = allocArray(dtype, outN);
+    const groups = coalesce(shape, axes);
+    const reds = groups.filter((g) => g.red).length;
+    if (reds <= 1) {
+      const at = groups.findIndex((g) => g.red);
+      let outer = 1, r = 1, inner = 1;
+      groups.forEach((g, i) => {
+        if (at < 0 || i < at) outer *= g.size;
+        else if (i === at) r = g.size;
+        else inner *= g.size;
+      });
+      reduceInto(op, arr(x), out, outer, r, inner);
+      return out;
+    }
+    // Several separate reduced blocks: move reduced axes last, then reduce rows.
+    const perm = [...shape.keys()].filter((i) => !axes.includes(i)).concat(axes);
+    const st = stridesOf(shape);
+    const moved = this.strided(x, dtype, perm.map((p) => shape[p]), perm.map((p) => st[p]), 0);
+    let r = 1;
+    for (const a of axes) r *= shape[a];
+    reduceInto(op, arr(moved), out, outN, r, 1);
+    return out;
+  }
+  argReduce(op: "argmax" | "argmin", x: Buf, _dtype: DType, shape: number[], axis: number): Buf {
+    const [outer, r, inner] = around(shape, axis);
+    const X = arr(x);
+    const out = new Int32Array(outer * inner);
+    const better = op === "argmax"
+      ? (v: number, b: number) => v > b
+      : (v: number, b: number) => v < b;
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        let best = X[o * r * inner + i], bi = 0;
+        if (best === best) {
+          for (let k = 1; k < r; k++) {
+            const v = X[(o * r + k) * inner + i];
+            if (v !== v) {
+              bi = k;
+              break;
+            }
+            if (better(v, best)) {
+              best = v;
+              bi = k;
+            }
+          }
+        }
+        out[o * inner + i] = bi;
+      }
+    }
+    return out;
+  }
+  scan(op: "cumsum" | "cumprod", x: Buf, dtype: DType, shape: number[], axis: number): Buf {
+    const [outer, r, inner] = around(shape, axis);
+    const X = arr(x);
+    const out = allocArray(dtype, X.length);
+    const acc = new Float64Array(inner);
+    for (let o = 0; o < outer; o++) {
+      acc.fill(op === "cumsum" ? 0 : 1);
+      for (let k = 0; k < r; k++) {
+        const row = (o * r + k) * inner;
+        for (let i = 0; i < inner; i++) {
+          acc[i] = op === "cumsum" ? acc[i] + X[row + i] : acc[i] * X[row + i];
+          out[row + i] = acc[i];
+        }
+      }
+    }
+    return out;
+  }
+  sortIndices(x: Buf, _dtype: DType, shape: number[], axis: number, descending: boolean): Buf {
+    const [outer, r, inner] = around(shape, axis);
+    const X = arr(x);
+    const out = new Int32Array(X.length);
+    const order = Array.from({ length: r }, (_, k) => k);
+    const vals = new Float64Array(r);
+    // NaN is the largest value: last ascending, first descending (as PyTorch).
+    const cmp = (p: number, q: number) => {
+      const a = vals[p], b = vals[q];
+      const an = a !== a, bn = b !== b;
+      let c = an || bn ? (an ? (bn ? 0 : 1) : -1) : a < b ? -1 : a > b ? 1 : 0;
+      if (descending) c = -c;
+      return c;
+    };
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        for (let k = 0; k < r; k++) {
+          vals[k] = X[(o * r + k) * inner + i];
+          order[k] = k;
+        }
+        order.sort(cmp); // stable in V8
+        for (let k = 0; k < r; k++) out[(o * r + k) * inner + i] = order[k];
+      }
+    }
+    return out;
+  }
+  matmul(
+    a: Buf,
+    b: Buf,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    aBatchStride: number,
+    bBatchStride: number,
+  ): Buf {
+    const out = new Float32Array(batch * m * n);
+    matmulKernel(
+      arr(a) as Float32Array,
+      arr(b) as Float32Array,
+      out,
+      batch,
+      m,
+      n,
+      k,
+      transA,
+      transB,
+      aBatchStride,
+      bBatchStride,
+    );
+    return out;
+  }
+  strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf {
+    let n = 1;
+    for (const s of shape) n *= s;
+    const out = allocArray(dtype, n);
+    stridedCopy(arr(x), out, shape, strides, offset);
+    return out;
+  }
+  stridedSet(
+    base: Buf,
+    size: number,
+    src: Buf,
+    dtype: DType,
+    shape: number[],
+    strides: number[],
+    offset: number,
+  ): Buf {
+    const out = allocArray(dtype, size);
+    out.set(arr(base).subarray(0, size));
+    stridedWrite(out, arr(src), shape, strides, offset);
+    return out;
+  }
+  gather(x: Buf, dtype: DType, xShape: number[], dim: number, idx: Buf, idxShape: number[]): Buf {
+    const X = arr(x), I = arr(idx);
+    const xs = stridesOf(xShape);
+    const n = I.length;
+    const out = allocArray(dtype, n);
+    const nd = idxShape.length;
+    const pos = new Array(nd).fill(0);
+    let base = 0; // offset of pos in x, without the dim term
+    const size = xShape[dim];
+    for (let o = 0; o < n; o++) {
+      const j = I[o];
+      if (j < 0 || j >= size) {
+        throw new Error(`gather: index ${j} out of range for dim ${dim} of size ${size}`);
+      }
+      out[o] = X[base + j * xs[dim]];
+      for (let d = nd - 1; d >= 0; d--) {
+        pos[d]++;
+        if (d !== dim) base += xs[d];
+        if (pos[d] < idxShape[d]) break;
+        if (d !== dim) base -= xs[d] * idxShape[d];
+        pos[d] = 0;
+      }
+    }
+    return out;
+  }
+  scatter(
+    base: Buf,
+    dtype: DType,
+    baseShape: number[],
+    dim: number,
+    idx: Buf,
+    idxShape: number[],
+    src: Buf,
+    srcShape: number[],
+    mode: "assign" | "add",
+  ): Buf {
+    const out = allocArray(dtype, arr(base).length);
+    out.set(arr(base));
+    const I = arr(idx), S = arr(src);
+    const bs = stridesOf(baseShape), ss = stridesOf(srcShape);
+    const nd = idxShape.length;
+    const pos = new Array(nd).fill(0);
+    const size = baseShape[dim];
+    let pb = 0, ps = 0;
+    for (let o = 0; o < I.length; o++) {
+      const j = I[o];
+      if (j < 0 || j >= size) {
+        throw new Error(`scatter: index ${j} out of range for dim ${dim} of size ${size}`);
+      }
+      const t = pb + j * bs[dim];
+      if (mode === "add") out[t] += S[ps];
+      else out[t] = S[ps];
+      for (let d = nd - 1; d >= 0; d--) {
+        pos[d]++;
+        ps += ss[d];
+        if (d !== dim) pb += bs[d];
+        if (pos[d] < idxShape[d]) break;
+        ps -= ss[d] * idxShape[d];
+        if (d !== dim) pb -= bs[d] * idxShape[d];
+        pos[d] = 0;
+      }
+    }
+    return out;
+  }
+}
