@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { F, keep, manualSeed, memory, noGrad, randn, scope, type Tensor, tensor } from "../../mod.ts";
+import {
+  F,
+  keep,
+  manualSeed,
+  memory,
+  noGrad,
+  randn,
+  scope,
+  type Tensor,
+  tensor,
+} from "../../mod.ts";
 
 Deno.test("memory: a 1,000-step MLP training loop in scope keeps memory() flat", async () => {
   manualSeed(0);
