@@ -30,6 +30,9 @@ const PROFILES: readonly string[] = ["smoke", "quick", "full"];
 export interface ResultFile {
   slug: string;
   id: string;
+  /** The paper's title and the table the miniature reproduces (written by the runner). */
+  title?: string;
+  table?: string;
   profile: Profile;
   rows: Record<string, unknown>[];
   reported?: Record<string, unknown>;
