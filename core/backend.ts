@@ -7,6 +7,7 @@
  * Shapes given to kernels are row-major; inputs are contiguous unless strides are passed.
  */
 import type { DType, TypedArray } from "./dtype.ts";
+import { CpuBackend } from "./backends/cpu/mod.ts";
 
 export type Buf = unknown;
 
@@ -216,3 +217,6 @@ export function getBackend(): Backend {
 export function backendByName(name: string): Promise<Backend> {
   return init(name);
 }
+
+// The built-in backends. The CPU backend is always there; others load on first use.
+registerBackend("cpu", () => new CpuBackend());

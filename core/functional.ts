@@ -8,7 +8,7 @@ import { rand } from "./ops/creation.ts";
 import { where } from "./ops/elementwise.ts";
 import { bmmT } from "./ops/matmul.ts";
 import { pad } from "./ops/shape.ts";
-import { fmtShape } from "./shape.ts";
+import { fmtShape, normDim } from "./shape.ts";
 import type { Tensor } from "./tensor.ts";
 
 export { pad, where };
@@ -41,13 +41,21 @@ export const softplus = (x: Tensor, o: { beta?: number; threshold?: number } = {
 
 /** softmax along `dim` (max-shifted for stability). */
 export function softmax(x: Tensor, dim = -1): Tensor {
+  dim = normDim("softmax", dim, x.ndim);
   const m = noGrad(() => x.amax(dim, { keepdim: true }));
   const e = x.sub(m).exp();
   return e.div(e.sum(dim, { keepdim: true }));
 }
 
+/**
+ * log softmax along `dim`, as (x - m) - log(sum(exp(x - m))) with m the row max, so that the
+ * largest entry's result is not rounded at the scale of x (x - logsumexp(x) would be).
+ */
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
-  return x.sub(x.logsumexp(dim, { keepdim: true }));
+  dim = normDim("logSoftmax", dim, x.ndim);
+  const m0 = noGrad(() => x.amax(dim, { keepdim: true }));
+  const xs = x.sub(m0.isinf().where(0, m0)); // all -inf (or +inf) rows: shift by 0
+  return xs.sub(xs.exp().sum(dim, { keepdim: true }).log());
 }
 
 // ------------------------------------------------------------------------------ losses
@@ -161,8 +169,16 @@ export function binaryCrossEntropy(
   o: { weight?: Tensor; reduction?: Reduction } = {},
 ): Tensor {
   sameShape("binaryCrossEntropy", p, y);
-  const lp = p.log().clamp(-100), l1p = p.rsub(1).log().clamp(-100);
-  let loss = y.mul(lp).add(y.rsub(1).mul(l1p)).neg();
+  const logs = () => [p.log().clamp(-100), p.rsub(1).log().clamp(-100)];
+  const value = noGrad(() => {
+    const [lp, l1p] = logs();
+    return y.mul(lp).add(y.rsub(1).mul(l1p)).neg();
+  });
+  // PyTorch's backward: (p - y) / max(p (1 - p), 1e-12), finite (0 at p = y) at p = 0 and 1.
+  let loss = record(value, "binaryCrossEntropy", [p, y], (g) => {
+    const [lp, l1p] = logs();
+    return [g.mul(p.sub(y)).div(p.mul(p.rsub(1)).clamp(1e-12)), g.mul(l1p.sub(lp))];
+  });
   if (o.weight) loss = loss.mul(o.weight);
   return reduce(loss, o.reduction, "binaryCrossEntropy");
 }
@@ -418,7 +434,34 @@ export function scaledDotProductAttention(
       ? s.maskedFill(o.attnMask.logicalNot(), -Infinity)
       : s.add(o.attnMask);
   }
-  let p = softmax(s, -1);
+  // Rows with every score masked attend to nothing and give zeros (PyTorch's safe softmax);
+  // their scores are replaced first so no NaN reaches the values or the gradient.
+  const dead = noGrad(() => s.amax(-1, { keepdim: true }).eq(-Infinity));
+  let p = where(dead, 0, softmax(where(dead, 0, s), -1));
   if (o.dropoutP) p = dropout(p, { p: o.dropoutP });
   return p.matmul(v);
 }
+
+export {
+  adaptiveAvgPool1d,
+  adaptiveAvgPool2d,
+  avgPool1d,
+  avgPool2d,
+  conv1d,
+  conv2d,
+  convTranspose2d,
+  fold,
+  interpolate,
+  maxPool1d,
+  maxPool2d,
+  unfold,
+} from "./conv.ts";
+export type {
+  AvgPoolOptions,
+  ConvOptions,
+  ConvTransposeOptions,
+  InterpolateOptions,
+  MaxPool1dOptions,
+  MaxPoolOptions,
+  UnfoldOptions,
+} from "./conv.ts";

@@ -4,11 +4,6 @@
  *
  * @module
  */
-import { registerBackend } from "./backend.ts";
-import { CpuBackend } from "./backends/cpu/mod.ts";
-
-registerBackend("cpu", () => new CpuBackend());
-
 export { Tensor } from "./tensor.ts";
 export type { DType, TypedArray } from "./dtype.ts";
 export { getBackend, listBackends, registerBackend, setBackend } from "./backend.ts";
@@ -42,3 +37,14 @@ export { cat, chunk, split, stack } from "./ops/shape.ts";
 export { maskedSelect, nonzero, oneHot } from "./ops/indexing.ts";
 export { bmm, dot, einsum, matmul, mm, outer } from "./ops/matmul.ts";
 export * as F from "./functional.ts";
+export * as nn from "./nn/mod.ts";
+export * as optim from "./optim/mod.ts";
+export * as linalg from "./linalg/mod.ts";
+export * as fft from "./fft/mod.ts";
+export {
+  loadSafetensors,
+  loadSafetensorsBytes,
+  safetensorsBytes,
+  saveSafetensors,
+} from "./io/safetensors.ts";
+export type { NamedTensors } from "./io/safetensors.ts";

@@ -7,7 +7,7 @@ import type { Backend, Buf } from "./backend.ts";
 import { type BackwardOptions, type Node, runBackward } from "./autograd.ts";
 import { checkDType, type DType, type TypedArray } from "./dtype.ts";
 import { Storage, TENSOR, track, type Tracked, untrack } from "./memory.ts";
-import { numelOf } from "./shape.ts";
+import { fmtShape, numelOf } from "./shape.ts";
 import * as C from "./ops/creation.ts";
 import * as E from "./ops/elementwise.ts";
 import * as I from "./ops/indexing.ts";
@@ -18,6 +18,15 @@ import * as S from "./ops/shape.ts";
 type TL = E.TensorLike;
 type Dims = R.Dims;
 type Nested = number | boolean | Nested[];
+
+/** Internal: throws, naming `op`, when one of the given tensors was disposed. */
+export function live(op: string, ...xs: unknown[]): void {
+  for (const x of xs) {
+    if (x instanceof Tensor && x.isDisposed) {
+      throw new Error(`${op}: a tensor of shape ${fmtShape(x.shape)} was used after dispose()`);
+    }
+  }
+}
 
 /** Internal: wraps a backend buffer as a new tensor (no grad). */
 export function fromBuf(
@@ -106,6 +115,7 @@ export class Tensor implements Tracked {
   // ------------------------------------------------------------------ readback (async)
   /** The values as a flat typed array (Float32Array, Int32Array, or Uint8Array for bool). */
   data(): Promise<TypedArray> {
+    live("data", this);
     return this._backend.read(this._buf, this.dtype, this.numel);
   }
   /** The values as nested arrays (booleans for bool tensors). */
@@ -178,6 +188,7 @@ export class Tensor implements Tracked {
   /** Casts to a dtype (returns this tensor when it already has it). */
   to(dtype: DType): Tensor {
     checkDType("to", dtype);
+    live("to", this);
     if (dtype === this.dtype) return this;
     const buf = this._backend.cast(this._buf, this.dtype, dtype, this.numel);
     return fromBuf(this._backend, buf, this.shape, dtype);

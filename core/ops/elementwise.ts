@@ -6,7 +6,7 @@ import type { BinaryOp, UnaryOp } from "../backend.ts";
 import { record } from "../autograd.ts";
 import { type DType, promoteTypes, promoteWithScalar, scalarType } from "../dtype.ts";
 import { broadcastShapes, broadcastStrides, shapeEq } from "../shape.ts";
-import { fromBuf, type Tensor } from "../tensor.ts";
+import { fromBuf, live, type Tensor } from "../tensor.ts";
 
 /** A tensor or a JS scalar, accepted wherever an op takes a tensor operand. */
 export type TensorLike = Tensor | number | boolean;
@@ -73,6 +73,7 @@ const FLOAT_ONLY = new Set<UnaryOp>([
 
 /** Applies a unary primitive; float-only ops promote integer inputs to float32. */
 export function unary(op: UnaryOp, x: Tensor): Tensor {
+  live(op, x);
   if (FLOAT_ONLY.has(op) && x.dtype !== "float32") x = x.float();
   if (x.dtype === "bool" && (op === "neg" || op === "abs" || op === "sign")) {
     if (op === "neg") throw new Error("neg: negation of a bool tensor is not supported");
@@ -128,8 +129,16 @@ const COMPARE = new Set<BinaryOp>([
   "logicalXor",
 ]);
 
+const BOOL_AS_LOGICAL: Partial<Record<BinaryOp, BinaryOp>> = {
+  add: "logicalOr",
+  maximum: "logicalOr",
+  mul: "logicalAnd",
+  minimum: "logicalAnd",
+};
+
 /** Applies a broadcasting binary primitive with PyTorch's type promotion. */
 export function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
+  live(op, a, b);
   if (typeof a !== "object" && typeof b !== "object") {
     throw new Error(`${op}: at least one operand must be a tensor`);
   }
@@ -150,7 +159,15 @@ export function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   }
   let dtype = A.dtype;
   if (op === "div" && dtype !== "float32") [A, B, dtype] = [A.float(), B.float(), "float32"];
-  if (dtype === "bool" && !COMPARE.has(op)) [A, B, dtype] = [A.int(), B.int(), "int32"];
+  if (dtype === "bool" && !COMPARE.has(op)) {
+    // PyTorch keeps bool for add/mul/maximum/minimum (or/and) and refuses sub.
+    const logical = BOOL_AS_LOGICAL[op];
+    if (logical) return binary(logical, A, B);
+    if (op === "sub") {
+      throw new Error("sub: subtraction of two bool tensors is not supported; use logicalXor");
+    }
+    [A, B, dtype] = [A.int(), B.int(), "int32"];
+  }
   const shape = broadcastShapes(op, A.shape, B.shape);
   const buf = A._backend.binary(
     op,
@@ -173,6 +190,7 @@ export function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
 
 /** `cond ? a : b`, broadcasting all three (PyTorch's `torch.where`). */
 export function where(cond: TensorLike, a: TensorLike, b: TensorLike): Tensor {
+  live("where", cond, a, b);
   const like = [cond, a, b].find((v) => typeof v === "object") as Tensor | undefined;
   if (!like) throw new Error("where: at least one operand must be a tensor");
   const C = typeof cond === "object" ? cond.bool() : scalarTensor(Boolean(cond), like, "bool");

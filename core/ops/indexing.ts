@@ -4,7 +4,7 @@
  */
 import { record } from "../autograd.ts";
 import { fmtShape, normDim } from "../shape.ts";
-import { fromBuf, type Tensor } from "../tensor.ts";
+import { fromBuf, live, type Tensor } from "../tensor.ts";
 import { arangeOn, fromArrayOn } from "./creation.ts";
 import { scalarTensor, where } from "./elementwise.ts";
 
@@ -31,6 +31,7 @@ const dims1 = (t: Tensor) => (t.ndim === 0 ? [1] : [...t.shape]);
 
 /** out[i][j] = x[index[i][j]][j] along `dim` (PyTorch's gather). */
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
+  live("gather", x, index);
   const d = normDim("gather", dim, x.ndim);
   checkIndex("gather", x, d, index);
   const buf = x._backend.gather(x._buf, x.dtype, dims1(x), d, index._buf, dims1(index));
@@ -46,6 +47,7 @@ function scatterPrim(
   mode: "assign" | "add",
 ): Tensor {
   const op = mode === "add" ? "scatterAdd" : "scatter";
+  live(op, x, index, src);
   const d = normDim(op, dim, x.ndim);
   const s = typeof src === "number"
     ? scalarTensor(src, x, x.dtype).expand(index.shape)
@@ -131,7 +133,7 @@ export async function nonzero(x: Tensor): Promise<Tensor> {
   const rows: number[] = [];
   const nd = x.ndim;
   for (let i = 0; i < v.length; i++) {
-    if (!v[i]) continue;
+    if (v[i] === 0) continue; // NaN counts as non-zero
     let r = i;
     const coord = new Array(nd);
     for (let d = nd - 1; d >= 0; d--) {

@@ -5,13 +5,14 @@
  */
 import { record } from "../autograd.ts";
 import { broadcastShapes, fmtShape, numelOf } from "../shape.ts";
-import { fromBuf, type Tensor } from "../tensor.ts";
+import { fromBuf, live, type Tensor } from "../tensor.ts";
 
 /**
  * out[b] = op(a[b]) @ op(b[b]) for 3-D a and b, op = transpose when asked. A batch of 1
  * broadcasts against the other operand's batch. float32 only.
  */
 export function bmmT(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  live("matmul", a, b);
   if (a.ndim !== 3 || b.ndim !== 3) {
     throw new Error(
       `matmul: internal batched operands must be 3-D, got ${fmtShape(a.shape)}, ${
@@ -61,6 +62,7 @@ export function bmmT(a: Tensor, b: Tensor, transA = false, transB = false): Tens
 
 /** PyTorch's matmul: dot for 1-D x 1-D, matrix products with broadcast batch dims. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  live("matmul", a, b);
   if (a.ndim === 0 || b.ndim === 0) {
     throw new Error(
       `matmul: both arguments need at least 1 dim, got ${fmtShape(a.shape)} and ${
@@ -68,6 +70,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       }`,
     );
   }
+  // int32 @ int32 stays int32 as in PyTorch; the product runs in float32 (exact below 2^24).
+  const ints = a.dtype === "int32" && b.dtype === "int32";
   a = a.float();
   b = b.float();
   const av = a.ndim === 1, bv = b.ndim === 1;
@@ -82,13 +86,20 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     );
   }
   const batchA = A.shape.slice(0, -2), batchB = B.shape.slice(0, -2);
-  const batch = broadcastShapes("matmul", batchA, batchB);
+  let batch: number[];
+  try {
+    batch = broadcastShapes("matmul", batchA, batchB);
+  } catch {
+    throw new Error(
+      `matmul: batch dims of ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be broadcast`,
+    );
+  }
   const nb = numelOf(batch);
   const as3 = (t: Tensor, tb: readonly number[], r: number, c: number) =>
     numelOf(tb) === 1 ? t.reshape([1, r, c]) : t.expand([...batch, r, c]).reshape([nb, r, c]); // expand is free when shapes agree
   const out = bmmT(as3(A, batchA, m, k), as3(B, batchB, k, n));
   const shape = [...batch, ...(av ? [] : [m]), ...(bv ? [] : [n])];
-  return out.reshape(shape);
+  return ints ? out.reshape(shape).round().int() : out.reshape(shape);
 }
 
 export function mm(a: Tensor, b: Tensor): Tensor {
@@ -182,8 +193,14 @@ function diagonalize(t: Tensor, s: string): [Tensor, string] {
   return [t, s];
 }
 
-/** Einstein summation over any number of operands, contracted pairwise with matmul. */
+/**
+ * Einstein summation over any number of operands, contracted pairwise with matmul. All-int32
+ * operands give int32 (computed in float32, exact below 2^24).
+ */
 export function einsum(eq: string, ...operands: Tensor[]): Tensor {
+  if (operands.length && operands.every((t) => t.dtype === "int32")) {
+    return einsum(eq, ...operands.map((t) => t.float())).round().int();
+  }
   const { ins, out } = parseEinsum(eq, operands);
   let terms = operands.map((t, i) => diagonalize(t.float(), ins[i]));
   const needed = (k: number, extra: string) =>

@@ -6,7 +6,8 @@
 import { noGrad, record } from "../autograd.ts";
 import type { ReduceOp } from "../backend.ts";
 import { normDim, normDims } from "../shape.ts";
-import { fromBuf, type Tensor } from "../tensor.ts";
+import { fromBuf, live, type Tensor } from "../tensor.ts";
+import { where } from "./elementwise.ts";
 
 export interface ReduceOptions {
   /** Keep reduced dims with size 1 (default false). */
@@ -27,6 +28,7 @@ function reducedShape(x: Tensor, axes: number[], keepdim: boolean): number[] {
 
 function reducePrim(op: ReduceOp, x: Tensor, dim: Dims, keepdim: boolean): Tensor {
   const name = op === "max" ? "amax" : op === "min" ? "amin" : op;
+  live(name, x);
   const axes = normDims(name, dim, x.ndim);
   if ((op === "max" || op === "min") && axes.some((a) => x.shape[a] === 0)) {
     throw new Error(`${name}: cannot reduce over a zero-size dim (the op has no identity)`);
@@ -79,7 +81,8 @@ export function mean(x: Tensor, dim?: Dims, o: ReduceOptions = {}): Tensor {
   if (x.dtype !== "float32") {
     throw new Error(`mean: expected a floating point tensor, got ${x.dtype} (use .float())`);
   }
-  return x.sum(dim, o).div(countOf(x, dim, "mean"));
+  const n = countOf(x, dim, "mean"); // first, so a bad dim is reported as mean's
+  return x.sum(dim, o).div(n);
 }
 
 export interface VarOptions extends ReduceOptions {
@@ -105,23 +108,32 @@ export function logsumexp(x: Tensor, dim: Dims, o: ReduceOptions = {}): Tensor {
   return o.keepdim ? s : s.squeeze(normDims("logsumexp", dim, x.ndim));
 }
 
-/** Vector p-norm over `dim` (all dims by default). p = 2 has a zero gradient at 0. */
+/**
+ * Vector p-norm over `dim` (all dims by default). The gradient is PyTorch's: zero where the
+ * norm is 0 (p > 1), zero everywhere for p = 0, shared evenly between ties for p = ±inf.
+ */
 export function norm(x: Tensor, p: number = 2, dim?: Dims, o: ReduceOptions = {}): Tensor {
-  if (p === 2) {
-    const out = noGrad(() => x.mul(x).sum(dim, o).sqrt());
-    const keepShape = reducedShape(x, normDims("norm", dim, x.ndim), true);
-    return record(out, "norm", [x], (g) => {
-      const n = out.reshape(keepShape);
-      const scale = g.reshape(keepShape).div(n).maskedFill(n.eq(0), 0);
-      return [x.mul(scale)];
-    });
-  }
-  const a = x.abs();
-  if (p === Infinity) return a.amax(dim, o);
-  if (p === -Infinity) return a.amin(dim, o);
-  if (p === 1) return a.sum(dim, o);
-  if (p === 0) return a.ne(0).float().sum(dim, o);
-  return a.pow(p).sum(dim, o).pow(1 / p);
+  if (p === Infinity) return x.abs().amax(dim, o);
+  if (p === -Infinity) return x.abs().amin(dim, o);
+  if (p === 1) return x.abs().sum(dim, o);
+  const out = noGrad(() =>
+    p === 0
+      ? x.ne(0).float().sum(dim, o)
+      : p === 2
+      ? x.mul(x).sum(dim, o).sqrt()
+      : x.abs().pow(p).sum(dim, o).pow(1 / p)
+  );
+  const keepShape = reducedShape(x, normDims("norm", dim, x.ndim), true);
+  return record(out, "norm", [x], (g) => {
+    if (p === 0) return [x.zerosLike()];
+    const n = out.reshape(keepShape);
+    const gk = g.reshape(keepShape);
+    if (p === 2) return [x.mul(gk.div(n).maskedFill(n.eq(0), 0))];
+    const xs = x.sign().mul(x.abs().pow(p - 1)); // sign(x) |x|^(p-1)
+    // p < 1: xs n^(1-p) g, zero where x = 0; else xs g / n^(p-1), zero where the norm is 0.
+    if (p < 1) return [xs.maskedFill(x.eq(0), 0).mul(gk).mul(n.pow(1 - p))];
+    return [xs.mul(gk.div(n.pow(p - 1)).maskedFill(n.eq(0), 0))];
+  });
 }
 
 export function all(x: Tensor, dim?: Dims, o: ReduceOptions = {}): Tensor {
@@ -141,6 +153,7 @@ export function argReduce(
   dim?: number,
   o: ReduceOptions = {},
 ): Tensor {
+  live(op, x);
   if (dim === undefined) {
     const flat = x.reshape([-1]);
     const r = argReduce(op, flat, 0);
@@ -175,6 +188,7 @@ export function extremeAlong(
 }
 
 function scan(op: "cumsum" | "cumprod", x: Tensor, dim: number): Tensor {
+  live(op, x);
   const d = normDim(op, dim, x.ndim);
   const src = x.dtype === "bool" ? x.int() : x;
   const shape = src.ndim === 0 ? [1] : [...src.shape];
@@ -183,9 +197,37 @@ function scan(op: "cumsum" | "cumprod", x: Tensor, dim: number): Tensor {
   if (src.dtype !== "float32") return out;
   return record(out, op, [src], (g) => {
     if (op === "cumsum") return [g.flip(d).cumsum(d).flip(d)];
-    // d cumprod: sum_{k >= i} g_k out_k / x_i (exact when x has no zeros)
-    return [g.mul(out).flip(d).cumsum(d).flip(d).div(src)];
+    return [cumprodBackward(src, out, g, d)];
   });
+}
+
+/**
+ * d cumprod: dx_i = sum_{k >= i} g_k prod_{j <= k, j != i} x_j, exact with zeros. With z the
+ * first zero along d: for i < z it is sum_{k >= i} g_k out_k / x_i (x_i != 0 there); for
+ * i = z it is out_{z-1} sum_{k >= z} g_k prod_{z < j <= k} x_j; for i > z every term holds x_z,
+ * so it is 0.
+ */
+function cumprodBackward(x: Tensor, out: Tensor, g: Tensor, d: number): Tensor {
+  if (x.ndim === 0 || x.shape[d] <= 1) return g; // d x_0 / d x_0 = 1
+  const n = x.shape[d];
+  const revCumsum = (t: Tensor) => t.flip(d).cumsum(d).flip(d);
+  const zeros = x.eq(0);
+  const seen = zeros.cumsum(d); // zeros at or before i
+  const before = seen.eq(0); // i < z
+  const atZ = zeros.logicalAnd(seen.eq(1)); // i = z
+  const early = revCumsum(g.mul(out)).div(where(before, x, 1));
+  // prod_{z < j <= k} x_j: the cumprod of x with every entry up to z set to 1
+  const tail = where(seen.eq(0).logicalOr(atZ), 1, x).cumprod(d);
+  const prefix = out.narrow(d, 0, n - 1).pad(padSpec(x.ndim, d), { value: 1 }); // out_{i-1}
+  const atZero = prefix.mul(revCumsum(g.mul(tail)));
+  return where(before, early, where(atZ, atZero, 0));
+}
+
+/** Pads for one leading element on dim d (F.pad order: last dim first). */
+function padSpec(ndim: number, d: number): number[] {
+  const pads = new Array(2 * (ndim - d)).fill(0);
+  pads[2 * (ndim - 1 - d)] = 1;
+  return pads;
 }
 
 export const cumsum = (x: Tensor, dim: number): Tensor => scan("cumsum", x, dim);
@@ -203,6 +245,7 @@ export function sort(x: Tensor, dim = -1, o: SortOptions = {}): ValuesIndices {
 }
 
 export function argsort(x: Tensor, dim = -1, o: SortOptions = {}): Tensor {
+  live("argsort", x);
   const d = normDim("argsort", dim, x.ndim);
   const shape = x.ndim === 0 ? [1] : [...x.shape];
   const buf = x._backend.sortIndices(x._buf, x.dtype, shape, x.ndim === 0 ? 0 : d, !!o.descending);

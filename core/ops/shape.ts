@@ -6,11 +6,12 @@
  */
 import { record } from "../autograd.ts";
 import { checkShape, fmtShape, normDim, normDims, numelOf, stridesOf } from "../shape.ts";
-import { fromBuf, type Tensor } from "../tensor.ts";
+import { fromBuf, live, type Tensor } from "../tensor.ts";
 import { arangeOn, fromArrayOn, fullOn } from "./creation.ts";
 
 /** A copy of the strided view (shape, strides, offset) of x; the view must not overlap. */
 export function asStrided(x: Tensor, shape: number[], strides: number[], offset = 0): Tensor {
+  live("asStrided", x);
   const buf = x._backend.strided(x._buf, x.dtype, shape, strides, offset);
   const out = fromBuf(x._backend, buf, shape, x.dtype);
   return record(out, "asStrided", [x], (g) => [
@@ -26,6 +27,7 @@ export function stridedSet(
   strides: number[],
   offset = 0,
 ): Tensor {
+  live("stridedSet", base, src);
   const s = src.to(base.dtype);
   if (numelOf(shape) !== s.numel) {
     throw new Error(
@@ -62,6 +64,7 @@ function inferShape(op: string, shape: readonly number[], numel: number): number
 }
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  live("reshape", x);
   const s = inferShape("reshape", shape, x.numel);
   const out = x._view(s);
   return record(out, "reshape", [x], (g) => [g.reshape(x.shape)]);
@@ -88,6 +91,7 @@ export function transpose(x: Tensor, d0: number, d1: number): Tensor {
 
 /** Broadcasts to `shape` (-1 keeps a dim); the gradient sums over the broadcast dims. */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  live("expand", x);
   const lead = shape.length - x.ndim;
   if (lead < 0) {
     throw new Error(`expand: target ${fmtShape(shape)} has fewer dims than ${fmtShape(x.shape)}`);
@@ -202,6 +206,7 @@ export function unflatten(x: Tensor, dim: number, sizes: number[]): Tensor {
 /** Concatenates along `dim`; all other dims must match. */
 export function cat(tensors: Tensor[], dim = 0): Tensor {
   if (!tensors.length) throw new Error("cat: expected a non-empty list of tensors");
+  live("cat", ...tensors);
   const ref = tensors.find((t) => !(t.ndim === 1 && t.numel === 0)) ?? tensors[0];
   const d = normDim("cat", dim, ref.ndim);
   const parts = tensors.filter((t) => !(t.ndim === 1 && t.numel === 0 && ref.ndim !== 1));

@@ -41,7 +41,7 @@ const H = { erf, roundHalfEven, remainder };
 const UNARY: Record<UnaryOp, string> = {
   neg: "-x",
   abs: "Math.abs(x)",
-  sign: "(x > 0 ? 1 : x < 0 ? -1 : x)",
+  sign: "(x > 0 ? 1 : x < 0 ? -1 : 0)", // sign(NaN) = 0 as PyTorch
   exp: "Math.exp(x)",
   log: "Math.log(x)",
   log1p: "Math.log1p(x)",
