@@ -19,7 +19,7 @@ export interface Figure {
   layout?: Record<string, unknown>;
 }
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const ROOT: string = fileURLToPath(new URL("../", import.meta.url));
 const PLOTLY_CDN = "https://cdn.plot.ly/plotly-2.35.2.min.js";
 
 /** The MIME bundle for a figure (what `display` sends to the notebook). */
@@ -122,4 +122,20 @@ export async function statusFigure(theme: string, root = ROOT): Promise<Figure> 
     data: [{ type: "bar", x: Object.keys(counts), y: Object.values(counts) }],
     layout: { title: { text: `${theme}: ${papers.length} papers by status` } },
   };
+}
+
+/**
+ * The figures of one result: the ones its benchmark exports as `figures(result)` (curves,
+ * scatter plots: whatever the paper shows), else a bar chart of the table's first metric.
+ */
+export async function resultFigures(r: ResultFile, root = ROOT): Promise<Figure[]> {
+  const file = join(root, "benchmarks", `${r.slug}.ts`);
+  let mod: { figures?: (r: ResultFile) => Figure[] } = {};
+  try {
+    await Deno.stat(file);
+    mod = await import(new URL(`file://${file}`).href);
+  } catch { /* no benchmark module: use the generic chart */ }
+  if (typeof mod.figures === "function") return mod.figures(r);
+  const y = firstMetric(r);
+  return y ? [barFigure(r, { x: Object.keys(r.rows[0])[0], y })] : [];
 }

@@ -17,6 +17,8 @@ import {
   parsePapers,
   parseResult,
   renderIndex,
+  renderResultsBlock,
+  replaceResultsBlock,
   type ResultFile,
 } from "./index_lib.ts";
 
@@ -110,15 +112,34 @@ export async function runIndex(root: string, args: string[]): Promise<IndexOutco
   const warnings = collectWarnings(input);
   const target = join(root, "paper-index.md");
 
+  // Each module README's generated results block (between the results markers).
+  const readmes: [string, string][] = [];
+  for (const slug of [...input.modules].sort()) {
+    const file = join(root, "algorithms", slug, "README.md");
+    const current = await readIfExists(file);
+    const next = current &&
+      replaceResultsBlock(current, renderResultsBlock(input.results.get(slug)));
+    if (next !== undefined && next !== current) readmes.push([file, next]);
+  }
+
   if (check) {
     const current = await readIfExists(target);
     if (current !== text) {
       const why = current === undefined ? "is missing" : "is stale";
       return { code: 1, messages: [`paper-index.md ${why}; run \`deno task index\``], warnings };
     }
+    if (readmes.length) {
+      const names = readmes.map(([f]) => f.slice(root.length).replace(/^\//, "")).join(", ");
+      return {
+        code: 1,
+        messages: [`results blocks are stale in ${names}; run \`deno task index\``],
+        warnings,
+      };
+    }
     return { code: 0, messages: ["paper-index.md is up to date"], warnings };
   }
 
+  for (const [file, next] of readmes) await Deno.writeTextFile(file, next);
   await Deno.writeTextFile(target, text);
   return {
     code: 0,

@@ -269,3 +269,46 @@ export function renderIndex(input: IndexInput): string {
   }
   return out.join("\n");
 }
+
+/** The markers around the generated results block of an algorithm's README. */
+export const RESULTS_START = "<!-- results:start -->";
+export const RESULTS_END = "<!-- results:end -->";
+
+function cell(v: unknown): string {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+  return escapeCell(String(v ?? ""));
+}
+
+/** The generated results block: the full-profile table, the check, and its provenance. */
+export function renderResultsBlock(r: ResultFile | undefined): string {
+  if (!r || r.profile !== "full") {
+    return "No full-profile result yet: run `deno task bench <slug> --profile full`.";
+  }
+  const cols = [...new Set(r.rows.flatMap((row) => Object.keys(row)))];
+  const lines = [
+    `| ${cols.join(" | ")} |`,
+    `| ${cols.map(() => "---").join(" | ")} |`,
+    ...r.rows.map((row) => `| ${cols.map((c) => cell(row[c])).join(" | ")} |`),
+  ];
+  const p = r.provenance;
+  return [
+    `${r.table ?? "Result"} (generated from data/results/${r.slug}.json by \`deno task index\`).`,
+    "",
+    ...lines,
+    "",
+    `**Check: ${r.check.pass ? "passes (reproduced)" : "fails (diverges)"}.** ${r.check.summary}`,
+    "",
+    `Profile ${p.profile}, seeds ${p.seeds.join(", ")}, backend ${p.backend}, ` +
+    `${(p.wallTimeMs / 1000).toFixed(0)} s wall time, commit ${p.commit}.`,
+  ].join("\n");
+}
+
+/**
+ * Replaces the text between the results markers of a README; returns undefined when the
+ * README has no markers (nothing to generate).
+ */
+export function replaceResultsBlock(readme: string, block: string): string | undefined {
+  const a = readme.indexOf(RESULTS_START), b = readme.indexOf(RESULTS_END);
+  if (a < 0 || b < a) return undefined;
+  return `${readme.slice(0, a + RESULTS_START.length)}\n${block}\n${readme.slice(b)}`;
+}

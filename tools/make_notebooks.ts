@@ -1,6 +1,7 @@
 /**
  * Creates notebooks/<theme>.ipynb for every theme in data/papers.json that has none yet
- * (existing notebooks are never overwritten: add paper-specific cells to them by hand).
+ * (existing notebooks are kept unless --force; papers plot through their benchmark's
+ * `figures(result)` export, so notebooks rarely need editing).
  * `deno run -A tools/make_notebooks.ts`
  */
 import { join } from "node:path";
@@ -27,16 +28,17 @@ export function themeNotebook(theme: string): Record<string, unknown> {
           "(full-profile runs of `deno task bench`). Run with the Deno kernel.",
       ),
       code(
-        `import { barFigure, firstMetric, showPlot, statusFigure, themeResults } from "../lab/plot.ts";
+        `import { resultFigures, showPlot, statusFigure, themeResults } from "../lab/plot.ts";
 
 const { papers, results, missing } = await themeResults(${JSON.stringify(theme)});
 console.log(\`\${results.length} of \${papers.length} papers have full results.\`);
 console.log(\`No results yet: \${missing.map((p) => \`\${p.id} \${p.slug}\`).join(", ") || "none"}\`);
 await showPlot(await statusFigure(${JSON.stringify(theme)}));`,
       ),
-      code(`for (const r of results) {
-  const y = firstMetric(r);
-  if (y) await showPlot(barFigure(r, { x: Object.keys(r.rows[0])[0], y }));
+      code(`// Each result's figures: its benchmark's \`figures(result)\` export, or a bar chart.
+for (const r of results) {
+  console.log(\`\${r.id} \${r.slug}: \${r.check.pass ? "reproduced" : "diverges"}: \${r.check.summary}\`);
+  for (const fig of await resultFigures(r)) await showPlot(fig);
 }`),
     ],
     metadata: {
@@ -56,10 +58,12 @@ if (import.meta.main) {
   await Deno.mkdir(join(ROOT, "notebooks"), { recursive: true });
   for (const theme of [...new Set(papers.map((p) => p.theme))].sort()) {
     const path = join(ROOT, "notebooks", `${theme}.ipynb`);
-    try {
-      await Deno.stat(path);
-      continue;
-    } catch { /* missing: create it */ }
+    if (!Deno.args.includes("--force")) {
+      try {
+        await Deno.stat(path);
+        continue;
+      } catch { /* missing: create it */ }
+    }
     await Deno.writeTextFile(path, JSON.stringify(themeNotebook(theme), null, 1) + "\n");
     console.log(`created ${path}`);
   }

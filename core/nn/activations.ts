@@ -43,7 +43,7 @@ export class Sigmoid extends Module {
 }
 
 export class LeakyReLU extends Module {
-  constructor(readonly negativeSlope = 0.01) {
+  constructor(readonly negativeSlope: number = 0.01) {
     super();
   }
   forward(x: Tensor): Tensor {
@@ -55,7 +55,7 @@ export class LeakyReLU extends Module {
 }
 
 export class ELU extends Module {
-  constructor(readonly alpha = 1) {
+  constructor(readonly alpha: number = 1) {
     super();
   }
   forward(x: Tensor): Tensor {

@@ -158,7 +158,7 @@ export class Embedding extends Module {
 
 /** Zeroes elements with probability p and scales by 1/(1-p), in training mode only. */
 export class Dropout extends Module {
-  constructor(readonly p = 0.5) {
+  constructor(readonly p: number = 0.5) {
     super();
     if (!(p >= 0 && p <= 1)) throw new Error(`Dropout: p must be in [0, 1], got ${p}`);
   }
@@ -179,7 +179,7 @@ export class Identity extends Module {
 
 /** Flattens dims startDim..endDim (defaults 1..-1, keeping the batch dim). */
 export class Flatten extends Module {
-  constructor(readonly startDim = 1, readonly endDim = -1) {
+  constructor(readonly startDim: number = 1, readonly endDim: number = -1) {
     super();
   }
   forward(x: Tensor): Tensor {

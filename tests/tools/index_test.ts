@@ -221,3 +221,33 @@ Deno.test("papers.json has all 301 catalog papers with id slug title theme tier"
   }
   if (hasCatalog) assert.deepEqual(papers, await readCatalogFacts(catalog));
 });
+
+Deno.test("index: a module README's results block is generated from its full result", async () => {
+  const { renderResultsBlock, replaceResultsBlock } = await import("../../tools/index_lib.ts");
+  const readme = "# X\n\n<!-- results:start -->\nold\n<!-- results:end -->\n\nmore\n";
+  const r = {
+    slug: "x",
+    id: "P001",
+    table: "Table 1",
+    profile: "full" as const,
+    rows: [{ method: "a|b", acc: 0.91234, n: 3 }],
+    check: { pass: false, summary: "saw 0.91" },
+    provenance: {
+      commit: "abc",
+      date: "d",
+      profile: "full",
+      backend: "cpu",
+      seeds: [0, 1, 2],
+      wallTimeMs: 61000,
+    },
+  };
+  const out = replaceResultsBlock(readme, renderResultsBlock(r))!;
+  if (!out.includes("| method | acc | n |") || !out.includes("| a\\|b | 0.9123 | 3 |")) {
+    throw new Error(out);
+  }
+  if (!out.includes("fails (diverges)") || !out.endsWith("<!-- results:end -->\n\nmore\n")) {
+    throw new Error(out);
+  }
+  if (out.includes("old")) throw new Error("the old block was kept");
+  if (replaceResultsBlock("# no markers", "x") !== undefined) throw new Error("no markers");
+});
