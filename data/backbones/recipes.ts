@@ -117,57 +117,44 @@ function digitsSplits() {
   return { train, test };
 }
 
+/** A digits classifier trained on the 80/20 stratified split with AdamW (batch 64, lr 3e-3). */
+function digitsRecipe(
+  description: string,
+  build: () => Module & { forward(x: Tensor): Tensor },
+  fullSteps: number,
+): Recipe {
+  return {
+    description,
+    build,
+    async train(seed, scale, onProgress) {
+      manualSeed(seed);
+      const { train, test } = digitsSplits();
+      const model = build();
+      const steps = Math.max(1, Math.round(fullSteps * scale)), batchSize = 64, lr = 3e-3;
+      const acc = await trainClassifier(model, train, test, {
+        steps,
+        batchSize,
+        lr,
+        seed,
+        onProgress,
+      });
+      const data = { dataset: "digits", split: "80/20 stratified, seed 0" };
+      return { model, metrics: { testAccuracy: acc }, data, steps, batchSize, lr };
+    },
+  };
+}
+
 export const RECIPES: Record<BackboneName, Recipe> = {
-  "mlp-digits": {
-    description: "MLP 64-128-128-10 on the 8x8 digits (80/20 stratified split, seed 0)",
-    build: () => new MLPDigits(),
-    async train(seed, scale, onProgress) {
-      manualSeed(seed);
-      const { train, test } = digitsSplits();
-      const model = new MLPDigits();
-      const steps = Math.max(1, Math.round(1500 * scale)), batchSize = 64, lr = 3e-3;
-      const acc = await trainClassifier(model, train, test, {
-        steps,
-        batchSize,
-        lr,
-        seed,
-        onProgress,
-      });
-      return {
-        model,
-        metrics: { testAccuracy: acc },
-        data: { dataset: "digits", split: "80/20 stratified, seed 0" },
-        steps,
-        batchSize,
-        lr,
-      };
-    },
-  },
-  "cnn-digits": {
-    description: "CNN (conv 16, conv 32, max-pool, 64 hidden) on the 8x8 digits",
-    build: () => new CNNDigits(),
-    async train(seed, scale, onProgress) {
-      manualSeed(seed);
-      const { train, test } = digitsSplits();
-      const model = new CNNDigits();
-      const steps = Math.max(1, Math.round(1200 * scale)), batchSize = 64, lr = 3e-3;
-      const acc = await trainClassifier(model, train, test, {
-        steps,
-        batchSize,
-        lr,
-        seed,
-        onProgress,
-      });
-      return {
-        model,
-        metrics: { testAccuracy: acc },
-        data: { dataset: "digits", split: "80/20 stratified, seed 0" },
-        steps,
-        batchSize,
-        lr,
-      };
-    },
-  },
+  "mlp-digits": digitsRecipe(
+    "MLP 64-128-128-10 on the 8x8 digits (80/20 stratified split, seed 0)",
+    () => new MLPDigits(),
+    1500,
+  ),
+  "cnn-digits": digitsRecipe(
+    "CNN (conv 16, conv 32, max-pool, 64 hidden) on the 8x8 digits (80/20 stratified split, seed 0)",
+    () => new CNNDigits(),
+    1200,
+  ),
   "vit-shapes": {
     description:
       "Tiny ViT (4x4 patches, dim 64, 2 pre-norm layers, 4 heads) on shapes, one head per task",
