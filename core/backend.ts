@@ -169,11 +169,17 @@ export function listBackends(): string[] {
 /** Resolves "auto" and env defaults: WebGPU only on a hardware adapter, else CPU. */
 async function resolve(name: string): Promise<Backend> {
   if (name === "auto") {
-    if (registry.has("webgpu")) {
+    // Probe the adapter only (no device): a software adapter (llvmpipe) means the CPU.
+    const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+    if (registry.has("webgpu") && gpu) {
       try {
-        const gpu = await init("webgpu");
-        if (!/llvmpipe|swiftshader|software|lavapipe/i.test(gpu.deviceInfo)) return gpu;
-      } catch { /* no adapter: fall back to CPU */ }
+        const a = await gpu.requestAdapter() as
+          | { info?: { isFallbackAdapter?: boolean; description?: string } }
+          | null;
+        const soft = !a || a.info?.isFallbackAdapter ||
+          /llvmpipe|swiftshader|software|lavapipe/i.test(a.info?.description ?? "");
+        if (!soft) return await init("webgpu");
+      } catch { /* no usable adapter: fall back to the CPU */ }
     }
     return init("cpu");
   }
@@ -203,7 +209,22 @@ export async function setBackend(name: string): Promise<Backend> {
   return current;
 }
 
-/** The backend new tensors are created on. Defaults to $PAPERLAB_BACKEND or the CPU. */
+/**
+ * The backend given by $PAPERLAB_BACKEND ("cpu", "webgpu" or "auto"), or "auto" when unset or
+ * when the environment cannot be read (no --allow-env).
+ */
+export function envBackend(): string {
+  try {
+    return Deno.env.get("PAPERLAB_BACKEND") || "auto";
+  } catch {
+    return "auto";
+  }
+}
+
+/**
+ * The backend new tensors are created on. Importing mod.ts selects $PAPERLAB_BACKEND or
+ * "auto"; modules imported on their own start on the CPU until `setBackend` is called.
+ */
 export function getBackend(): Backend {
   if (current) return current;
   const cpu = ready.get("cpu") ?? (registry.get("cpu")?.() as Backend | undefined);
@@ -220,3 +241,7 @@ export function backendByName(name: string): Promise<Backend> {
 
 // The built-in backends. The CPU backend is always there; others load on first use.
 registerBackend("cpu", () => new CpuBackend());
+registerBackend(
+  "webgpu",
+  () => import("./backends/webgpu/mod.ts").then((m) => m.createWebGpuBackend()),
+);

@@ -54,7 +54,7 @@ export function softmax(x: Tensor, dim = -1): Tensor {
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
   dim = normDim("logSoftmax", dim, x.ndim);
   const m0 = noGrad(() => x.amax(dim, { keepdim: true }));
-  const xs = x.sub(m0.isinf().where(0, m0)); // all -inf (or +inf) rows: shift by 0
+  const xs = x.sub(where(m0.isinf(), 0, m0)); // all -inf (or +inf) rows: shift by 0
   return xs.sub(xs.exp().sum(dim, { keepdim: true }).log());
 }
 

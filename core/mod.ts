@@ -4,9 +4,14 @@
  *
  * @module
  */
+import { envBackend, setBackend } from "./backend.ts";
+
+// CORE.md's default: $PAPERLAB_BACKEND, else "auto" (WebGPU on a hardware adapter, else CPU).
+await setBackend(envBackend());
+
 export { Tensor } from "./tensor.ts";
 export type { DType, TypedArray } from "./dtype.ts";
-export { getBackend, listBackends, registerBackend, setBackend } from "./backend.ts";
+export { envBackend, getBackend, listBackends, registerBackend, setBackend } from "./backend.ts";
 export type { Backend } from "./backend.ts";
 export { enableGrad, grad, isGradEnabled, noGrad, valueAndGrad } from "./autograd.ts";
 export type { BackwardOptions, GradOptions } from "./autograd.ts";

@@ -365,9 +365,9 @@ export class Tensor implements Tracked {
   clamp(min?: TL | null, max?: TL | null): Tensor {
     return E.clamp(this, min, max);
   }
-  /** `this ? a : b` elementwise, for a bool tensor. */
-  where(a: TL, b: TL): Tensor {
-    return E.where(this, a, b);
+  /** `cond ? this : other` elementwise (PyTorch's `Tensor.where(condition, other)`). */
+  where(cond: TL, other: TL): Tensor {
+    return E.where(cond, this, other);
   }
 
   // ------------------------------------------------------------------------ reductions

@@ -77,7 +77,7 @@ const diagEmbed = (d: Tensor) => d.unsqueeze(-1).mul(eyeLike(d, d.shape[d.ndim -
  */
 function gaps(v: Tensor): Tensor {
   const E = v.unsqueeze(-2).sub(v.unsqueeze(-1));
-  return E.eq(0).where(1, E);
+  return E.where(E.ne(0), 1);
 }
 
 /** Splits a packed [..., total] tensor into slices reshaped to [..., ...shape]. */

@@ -173,7 +173,7 @@ function erfinv(x: Tensor): Tensor {
     1.00167406,
     2.83297682,
   ]);
-  return w.lt(5).where(central, tail).mul(x);
+  return central.where(w.lt(5), tail).mul(x);
 }
 
 /**

@@ -103,7 +103,7 @@ export const std = (x: Tensor, dim?: Dims, o: VarOptions = {}): Tensor =>
 /** log(sum(exp(x))) computed stably; the gradient is softmax(x). */
 export function logsumexp(x: Tensor, dim: Dims, o: ReduceOptions = {}): Tensor {
   const m0 = noGrad(() => x.amax(dim, { keepdim: true }));
-  const m = m0.isinf().where(0, m0); // all -inf (or +inf) rows: shift by 0
+  const m = where(m0.isinf(), 0, m0); // all -inf (or +inf) rows: shift by 0
   const s = x.sub(m).exp().sum(dim, { keepdim: true }).log().add(m);
   return o.keepdim ? s : s.squeeze(normDims("logsumexp", dim, x.ndim));
 }

@@ -1,0 +1,300 @@
+/**
+ * Reductions: reduce (sum/prod/max/min over axes), argReduce and scan.
+ *
+ * The input is seen as [outer, r, inner] after merging neighbouring dims as the CPU does
+ * (several separate reduced blocks are first moved last with a strided copy). Rows with
+ * inner == 1, or few outputs, use one workgroup per output: each thread folds a strided
+ * share of the row, then a tree in workgroup memory. Many outputs with inner > 1 use one
+ * thread per output, whose neighbours read neighbouring addresses.
+ */
+import type { ReduceOp } from "../../../backend.ts";
+import type { DType } from "../../../dtype.ts";
+import { stridesOf } from "../../../shape.ts";
+import type { Gpu, GpuBuf } from "../device.ts";
+import { strided } from "./indexing.ts";
+import { groups, main1d, PRELUDE, wgslType } from "./wgsl.ts";
+
+const RWG = 256;
+/** Outputs above which inner > 1 reductions use a thread per output... */
+const THREAD_PER_OUTPUT = 2048;
+/** ...when its row is at most this long. */
+const THREAD_MAX_R = 4096;
+/** Elements of a row one workgroup folds. */
+const CHUNK = RWG * 1024;
+
+function around(shape: number[], axis: number): [number, number, number] {
+  let outer = 1, inner = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i];
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
+  return [outer, shape[axis], inner];
+}
+
+/** Merges neighbouring dims that are both reduced or both kept (size-1 dims dropped). */
+function coalesceAxes(shape: number[], axes: number[]): { size: number; red: boolean }[] {
+  const gs: { size: number; red: boolean }[] = [];
+  shape.forEach((s, i) => {
+    if (s === 1) return;
+    const red = axes.includes(i);
+    const last = gs[gs.length - 1];
+    if (last && last.red === red) last.size *= s;
+    else gs.push({ size: s, red });
+  });
+  return gs;
+}
+
+/** Identity and combine of an op in WGSL, NaN-propagating for float max/min. */
+function opCode(op: ReduceOp, t: string): { init: string; fn: string } {
+  const big = t === "f32"
+    ? "bitcast<f32>(0x7f800000u)"
+    : t === "i32"
+    ? "2147483647"
+    : "0xffffffffu";
+  const small = t === "f32" ? "-bitcast<f32>(0x7f800000u)" : t === "i32" ? "-2147483647 - 1" : "0u";
+  const nanGuard = t === "f32" ? "if (is_nan(a)) { return a; } if (is_nan(b)) { return b; }\n" : "";
+  const body = op === "sum"
+    ? "return a + b;"
+    : op === "prod"
+    ? "return a * b;"
+    : `${nanGuard}  return select(b, a, a ${op === "max" ? ">" : "<"} b);`;
+  const init = op === "sum" ? `${t}(0)` : op === "prod" ? `${t}(1)` : op === "max" ? small : big;
+  return { init, fn: `fn comb(a: ${t}, b: ${t}) -> ${t} {\n  ${body}\n}\n` };
+}
+
+const io = (t: string, ot = t) =>
+  `@group(0) @binding(1) var<storage, read_write> O: array<${ot}>;
+@group(0) @binding(2) var<storage, read> X: array<${t}>;\n`;
+
+/**
+ * Folds [outer, r, inner] into [outer, inner]. A workgroup folds at most `CHUNK` elements of a
+ * row; longer rows leave [outer, chunks, inner] partials that a second call folds. (Besides
+ * spreading work, this bounds the loop trip count per thread: llvmpipe ends any invocation's
+ * loops after 65,535 iterations in total.)
+ */
+function reduceRows(
+  gpu: Gpu,
+  op: ReduceOp,
+  x: GpuBuf,
+  dtype: DType,
+  outer: number,
+  r: number,
+  inner: number,
+): GpuBuf {
+  const nOut = outer * inner;
+  const t = wgslType(dtype);
+  const { init, fn } = opCode(op, t);
+  // Empty integer max/min: the CPU's +-Infinity stored into an Int32Array is 0.
+  const empty = r === 0 && t !== "f32" && (op === "max" || op === "min");
+  if ((inner > 1 && nOut >= THREAD_PER_OUTPUT && r <= THREAD_MAX_R) || empty) {
+    const o = gpu.alloc(nOut, dtype);
+    const p = gpu.pipeline(
+      `reduceThread:${op}:${t}:${empty}`,
+      () =>
+        PRELUDE + io(t) + fn + main1d(`  let base = (i / pu(2u)) * pu(1u) * pu(2u) + i % pu(2u);
+  var acc = ${empty ? `${t}(0)` : init};
+  for (var k = 0u; k < pu(1u); k++) { acc = comb(acc, X[base + k * pu(2u)]); }
+  O[i] = acc;`),
+    );
+    gpu.dispatch(p, [o.buffer, x.buffer], [nOut, r, inner], groups(nOut));
+    return o;
+  }
+  const chunks = Math.max(1, Math.ceil(r / CHUNK));
+  const o = gpu.alloc(nOut * chunks, dtype);
+  // Workgroup w folds chunk c = w % chunks of output w / chunks into [outer, chunks, inner].
+  const p = gpu.pipeline(`reduceGroup:${op}:${t}`, () =>
+    PRELUDE + io(t) + fn + `
+var<workgroup> sh: array<${t}, ${RWG}>;
+@compute @workgroup_size(${RWG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let w = wid.y * nwg.x + wid.x;
+  let chunks = pu(3u);
+  if (w >= pu(0u) * chunks) { return; }
+  let r = pu(1u); let inner = pu(2u);
+  let o = w / chunks; let c = w % chunks;
+  let base = (o / inner) * r * inner + o % inner;
+  let k1 = min(r, (c + 1u) * ${CHUNK}u);
+  var acc = ${init};
+  for (var k = c * ${CHUNK}u + lid; k < k1; k += ${RWG}u) { acc = comb(acc, X[base + k * inner]); }
+  sh[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${RWG / 2}u + zero(); s > 0u; s >>= 1u) {
+    if (lid < s) { sh[lid] = comb(sh[lid], sh[lid + s]); }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { O[((o / inner) * chunks + c) * inner + o % inner] = sh[0]; }
+}`);
+  gpu.dispatch(p, [o.buffer, x.buffer], [nOut, r, inner, chunks], nOut * chunks);
+  if (chunks === 1) return o;
+  const out = reduceRows(gpu, op, o, dtype, outer, chunks, inner);
+  gpu.free(o);
+  return out;
+}
+
+export function reduce(
+  gpu: Gpu,
+  op: ReduceOp,
+  x: GpuBuf,
+  dtype: DType,
+  shape: number[],
+  axes: number[],
+): GpuBuf {
+  const outShape = shape.filter((_, i) => !axes.includes(i));
+  const outN = outShape.reduce((a, v) => a * v, 1);
+  const gs = coalesceAxes(shape, axes);
+  const reds = gs.filter((gr) => gr.red).length;
+  if (reds <= 1) {
+    const at = gs.findIndex((gr) => gr.red);
+    let outer = 1, r = 1, inner = 1;
+    gs.forEach((gr, i) => {
+      if (at < 0 || i < at) outer *= gr.size;
+      else if (i === at) r = gr.size;
+      else inner *= gr.size;
+    });
+    if (shape.some((s, i) => s === 0 && axes.includes(i))) r = 0;
+    if (outN === 0) return gpu.alloc(0, dtype);
+    return reduceRows(gpu, op, x, dtype, outer, r, inner);
+  }
+  // Several separate reduced blocks: move reduced axes last, then reduce rows.
+  const perm = [...shape.keys()].filter((i) => !axes.includes(i)).concat(axes);
+  const st = stridesOf(shape);
+  const moved = strided(gpu, x, dtype, perm.map((p) => shape[p]), perm.map((p) => st[p]), 0);
+  const r = axes.reduce((a, ax) => a * shape[ax], 1);
+  const out = reduceRows(gpu, op, moved, dtype, outN, r, 1);
+  gpu.free(moved);
+  return out;
+}
+
+/**
+ * Index of the max/min along `axis`: the first NaN if any, else the first extreme. The pair
+ * rule (NaN, then better value, then smaller index) is order-free, so a tree can apply it.
+ */
+export function argReduce(
+  gpu: Gpu,
+  op: "argmax" | "argmin",
+  x: GpuBuf,
+  dtype: DType,
+  shape: number[],
+  axis: number,
+): GpuBuf {
+  const [outer, r, inner] = around(shape, axis);
+  const nOut = outer * inner;
+  const o = gpu.alloc(nOut, "int32");
+  if (nOut === 0) return o;
+  const t = wgslType(dtype);
+  const better = op === "argmax" ? ">" : "<";
+  const isNan = t === "f32" ? "is_nan" : "no_nan";
+  const pick = `
+fn no_nan(v: ${t}) -> bool { return false; }
+// Whether (v, i) beats (w, j).
+fn beats(v: ${t}, i: u32, w: ${t}, j: u32) -> bool {
+  if (${isNan}(v) || ${isNan}(w)) { return ${isNan}(v) && (!${isNan}(w) || i < j); }
+  return v ${better} w || (v == w && i < j);
+}
+`;
+  const wgMode = r > 64 && (nOut < THREAD_PER_OUTPUT || r > THREAD_MAX_R);
+  const p = gpu.pipeline(`argReduce:${op}:${t}:${wgMode}`, () => {
+    const head = PRELUDE + io(t, "i32") + pick;
+    if (!wgMode) {
+      return head + main1d(`  let r = pu(1u); let inner = pu(2u);
+  let base = (i / inner) * r * inner + i % inner;
+  var bv = X[base]; var bi = 0u;
+  for (var k = 1u; k < r; k++) {
+    let v = X[base + k * inner];
+    if (beats(v, k, bv, bi)) { bv = v; bi = k; }
+  }
+  O[i] = i32(bi);`);
+    }
+    return head + `
+var<workgroup> sv: array<${t}, ${RWG}>;
+var<workgroup> si: array<u32, ${RWG}>;
+@compute @workgroup_size(${RWG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let o = wid.y * nwg.x + wid.x;
+  if (o >= pu(0u)) { return; }
+  let r = pu(1u); let inner = pu(2u);
+  let base = (o / inner) * r * inner + o % inner;
+  var bv = X[base]; var bi = 0u;
+  for (var k = lid; k < r; k += ${RWG}u) {
+    let v = X[base + k * inner];
+    if (beats(v, k, bv, bi)) { bv = v; bi = k; }
+  }
+  sv[lid] = bv; si[lid] = bi;
+  workgroupBarrier();
+  for (var s = ${RWG / 2}u + zero(); s > 0u; s >>= 1u) {
+    if (lid < s && beats(sv[lid + s], si[lid + s], sv[lid], si[lid])) {
+      sv[lid] = sv[lid + s]; si[lid] = si[lid + s];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { O[o] = i32(si[0]); }
+}`;
+  });
+  gpu.dispatch(p, [o.buffer, x.buffer], [nOut, r, inner], wgMode ? nOut : groups(nOut));
+  return o;
+}
+
+/**
+ * Inclusive scan along `axis`. Short lines: one thread per (outer, inner) line. Long lines:
+ * one workgroup per line, each thread scanning a contiguous block (block totals, a scan of the
+ * totals in workgroup memory, then the blocks again from their offsets). Float cumsum carries
+ * a Kahan compensation, so long rows stay close to the CPU's float64 accumulation.
+ */
+export function scan(
+  gpu: Gpu,
+  op: "cumsum" | "cumprod",
+  x: GpuBuf,
+  dtype: DType,
+  shape: number[],
+  axis: number,
+): GpuBuf {
+  const [outer, r, inner] = around(shape, axis);
+  const lines = outer * inner;
+  const o = gpu.alloc(lines * r, dtype);
+  if (lines * r === 0) return o;
+  const t = wgslType(dtype);
+  const sum = op === "cumsum";
+  const kahan = sum && t === "f32";
+  const one = `${t}(${sum ? 0 : 1})`;
+  const step = kahan
+    ? "{ let y = X[base + k * inner] - c; let s = acc + y; c = (s - acc) - y; acc = s; }"
+    : `acc = acc ${sum ? "+" : "*"} X[base + k * inner];`;
+  const perLine = r <= 1024;
+  const p = gpu.pipeline(`scan:${op}:${t}:${perLine}`, () => {
+    const head = PRELUDE + io(t);
+    if (perLine) {
+      return head + main1d(`  let r = pu(1u); let inner = pu(2u);
+  let base = (i / inner) * r * inner + i % inner;
+  var acc = ${one}; var c = ${t}(0);
+  for (var k = 0u; k < r; k++) { ${step} O[base + k * inner] = acc; }`);
+    }
+    const combine = sum ? "a + b" : "a * b";
+    return head + `
+var<workgroup> part: array<${t}, ${RWG}>;
+@compute @workgroup_size(${RWG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let line = wid.y * nwg.x + wid.x;
+  if (line >= pu(0u)) { return; }
+  let r = pu(1u); let inner = pu(2u);
+  let base = (line / inner) * r * inner + line % inner;
+  let per = (r + ${RWG - 1}u) / ${RWG}u;
+  let k0 = min(r, lid * per); let k1 = min(r, k0 + per);
+  var acc = ${one}; var c = ${t}(0);
+  for (var k = k0; k < k1; k++) { ${step} }
+  part[lid] = acc;
+  workgroupBarrier();
+  for (var off = 1u + zero(); off < ${RWG}u; off <<= 1u) {
+    var v = part[lid];
+    if (lid >= off) { let a = part[lid - off]; let b = v; v = ${combine}; }
+    workgroupBarrier();
+    part[lid] = v;
+    workgroupBarrier();
+  }
+  acc = select(part[max(lid, 1u) - 1u], ${one}, lid == 0u); c = ${t}(0);
+  for (var k = k0; k < k1; k++) { ${step} O[base + k * inner] = acc; }
+}`;
+  });
+  gpu.dispatch(p, [o.buffer, x.buffer], [lines, r, inner], perLine ? groups(lines) : lines);
+  return o;
+}

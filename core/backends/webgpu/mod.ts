@@ -1,0 +1,176 @@
+/**
+ * The WebGPU backend: the primitive kernels of backend.ts as WGSL compute shaders on Deno's
+ * `navigator.gpu`. Work is queued and batched (see device.ts); only `read` waits.
+ *
+ * Differences from the CPU backend, which throws on them: out-of-range indices cannot raise
+ * from a shader, so `gather` reads 0 for them and `scatter` leaves them unwritten; duplicate
+ * targets of a large `scatter` (assign) keep an unspecified one of the values, as PyTorch on
+ * CUDA; overlapping `stridedSet` views (stride 0) likewise.
+ */
+import type { Backend, BinaryOp, Buf, ReduceOp, UnaryOp } from "../../backend.ts";
+import type { DType, TypedArray } from "../../dtype.ts";
+import { type Gpu, type GpuBuf, type PoolStats, requestGpu } from "./device.ts";
+import * as B from "./kernels/binary.ts";
+import * as C from "./kernels/creation.ts";
+import * as E from "./kernels/elementwise.ts";
+import * as I from "./kernels/indexing.ts";
+import * as M from "./kernels/matmul.ts";
+import * as R from "./kernels/reduce.ts";
+import { sortIndices } from "./kernels/sort.ts";
+
+const g = (b: Buf) => b as GpuBuf;
+
+export class WebGpuBackend implements Backend {
+  readonly name = "webgpu";
+
+  constructor(readonly gpu: Gpu, readonly deviceInfo: string) {}
+
+  /** Buffers created, pooled and submits so far (for tests and diagnostics). */
+  poolStats(): PoolStats {
+    return this.gpu.stats();
+  }
+
+  upload(data: TypedArray, dtype: DType): Buf {
+    return this.gpu.upload(data, dtype);
+  }
+  read(buf: Buf, dtype: DType, size: number): Promise<TypedArray> {
+    return this.gpu.read(g(buf), dtype, size);
+  }
+  free(buf: Buf): void {
+    this.gpu.free(g(buf));
+  }
+  full(size: number, dtype: DType, value: number): Buf {
+    return C.full(this.gpu, size, dtype, value);
+  }
+  arange(size: number, start: number, step: number, dtype: DType): Buf {
+    return C.arange(this.gpu, size, start, step, dtype);
+  }
+  random(
+    kind: "uniform" | "normal" | "int",
+    size: number,
+    key: [number, number],
+    start: number,
+    low = 0,
+    high = 1,
+  ): Buf {
+    return C.random(this.gpu, kind, size, key, start, low, high);
+  }
+  cast(x: Buf, from: DType, to: DType, size: number): Buf {
+    return E.cast(this.gpu, g(x), from, to, size);
+  }
+  unary(op: UnaryOp, x: Buf, dtype: DType, size: number): Buf {
+    return E.unary(this.gpu, op, g(x), dtype, size);
+  }
+  binary(
+    op: BinaryOp,
+    a: Buf,
+    aStrides: number[],
+    b: Buf,
+    bStrides: number[],
+    outShape: number[],
+    dtype: DType,
+  ): Buf {
+    return B.binary(this.gpu, op, g(a), aStrides, g(b), bStrides, outShape, dtype);
+  }
+  where(
+    cond: Buf,
+    cStrides: number[],
+    a: Buf,
+    aStrides: number[],
+    b: Buf,
+    bStrides: number[],
+    outShape: number[],
+    dtype: DType,
+  ): Buf {
+    return B.where(this.gpu, g(cond), cStrides, g(a), aStrides, g(b), bStrides, outShape, dtype);
+  }
+  reduce(op: ReduceOp, x: Buf, dtype: DType, shape: number[], axes: number[]): Buf {
+    return R.reduce(this.gpu, op, g(x), dtype, shape, axes);
+  }
+  argReduce(op: "argmax" | "argmin", x: Buf, dtype: DType, shape: number[], axis: number): Buf {
+    return R.argReduce(this.gpu, op, g(x), dtype, shape, axis);
+  }
+  scan(op: "cumsum" | "cumprod", x: Buf, dtype: DType, shape: number[], axis: number): Buf {
+    return R.scan(this.gpu, op, g(x), dtype, shape, axis);
+  }
+  sortIndices(x: Buf, dtype: DType, shape: number[], axis: number, descending: boolean): Buf {
+    return sortIndices(this.gpu, g(x), dtype, shape, axis, descending);
+  }
+  matmul(
+    a: Buf,
+    b: Buf,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    aBatchStride: number,
+    bBatchStride: number,
+  ): Buf {
+    return M.matmul(
+      this.gpu,
+      g(a),
+      g(b),
+      batch,
+      m,
+      n,
+      k,
+      transA,
+      transB,
+      aBatchStride,
+      bBatchStride,
+    );
+  }
+  strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf {
+    return I.strided(this.gpu, g(x), dtype, shape, strides, offset);
+  }
+  stridedSet(
+    base: Buf,
+    size: number,
+    src: Buf,
+    dtype: DType,
+    shape: number[],
+    strides: number[],
+    offset: number,
+  ): Buf {
+    return I.stridedSet(this.gpu, g(base), size, g(src), dtype, shape, strides, offset);
+  }
+  gather(x: Buf, dtype: DType, xShape: number[], dim: number, idx: Buf, idxShape: number[]): Buf {
+    return I.gather(this.gpu, g(x), dtype, xShape, dim, g(idx), idxShape);
+  }
+  scatter(
+    base: Buf,
+    dtype: DType,
+    baseShape: number[],
+    dim: number,
+    idx: Buf,
+    idxShape: number[],
+    src: Buf,
+    srcShape: number[],
+    mode: "assign" | "add",
+  ): Buf {
+    return I.scatter(
+      this.gpu,
+      g(base),
+      dtype,
+      baseShape,
+      dim,
+      g(idx),
+      idxShape,
+      g(src),
+      srcShape,
+      mode,
+    );
+  }
+}
+
+/**
+ * Creates the WebGPU backend on the first adapter. Throws when there is no `navigator.gpu` or
+ * no adapter; `deviceInfo` is the adapter's description, with " (software)" on a fallback
+ * adapter such as llvmpipe.
+ */
+export async function createWebGpuBackend(): Promise<Backend> {
+  const { gpu, info } = await requestGpu();
+  return new WebGpuBackend(gpu, info);
+}

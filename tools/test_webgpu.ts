@@ -1,0 +1,21 @@
+/**
+ * `deno task test:webgpu`: runs the backend-sensitive tests (tests/core, tests/nn) again with
+ * PAPERLAB_BACKEND=webgpu when this machine has a WebGPU adapter (a software one such as
+ * llvmpipe counts: it checks every kernel's correctness), and says so and exits 0 when it has
+ * none. `deno task test` runs it after the CPU pass.
+ */
+const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+if (!adapter) {
+  console.log("test:webgpu: no WebGPU adapter on this machine; the webgpu pass is skipped");
+  Deno.exit(0);
+}
+const info = (adapter as { info?: { description?: string } }).info;
+console.log(`test:webgpu: running tests/core and tests/nn on ${info?.description ?? "webgpu"}`);
+const res = await new Deno.Command(Deno.execPath(), {
+  args: ["test", "-A", "--parallel", "tests/core/", "tests/nn/", ...Deno.args],
+  env: { PAPERLAB_BACKEND: "webgpu" },
+  stdout: "inherit",
+  stderr: "inherit",
+}).output();
+Deno.exit(res.code);
