@@ -1,0 +1,233 @@
+/**
+ * float32 matmul on the CPU beside its peers, in one process:
+ * - paperlab cpu (the Wasm SIMD kernel, threaded; through the backend as every op calls it),
+ * - paperlab scalar: the scalar loop the CPU backend had before (the "before" column),
+ * - tfjs wasm (@tensorflow/tfjs-backend-wasm, its .wasm files read from the npm cache),
+ * - jax-js wasm (@jax-js/jax, device "wasm").
+ * PyTorch (2 threads) is timed by torch_peer.py on the same shapes.
+ *
+ *   deno bench -A benchmarks/core/matmul_peers_bench.ts                  # Deno's bench table
+ *   deno run -A benchmarks/core/matmul_peers_bench.ts --table [--torch]  # GFLOP/s table
+ *
+ * `--table` prints "median / best" GFLOP/s of repeated runs, the peers interleaved round by round
+ * so a busy machine slows them alike; `--torch` adds PyTorch (2 threads), run by
+ * torch_peer.py right after the others on each shape; `--slow` includes the scalar loop at
+ * 1024 (about 2 s a run); `--only NAME` measures one shape.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { defaultDevice, init as jaxInit, numpy as np } from "@jax-js/jax";
+import { scalarMatmul } from "../../core/backends/cpu/matmul.ts";
+import {
+  matmulThreads,
+  setMatmulThreads,
+  wasmMatmulInfo,
+} from "../../core/backends/cpu/wasm/mod.ts";
+import { bmmT } from "../../core/ops/matmul.ts";
+import { keep, manualSeed, randn, setBackend, type Tensor } from "../../mod.ts";
+
+interface Shape {
+  name: string;
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA?: boolean;
+  transB?: boolean;
+}
+
+export const SHAPES: Shape[] = [
+  { name: "256", batch: 1, m: 256, n: 256, k: 256 },
+  { name: "512", batch: 1, m: 512, n: 512, k: 512 },
+  { name: "1024", batch: 1, m: 1024, n: 1024, k: 1024 },
+  { name: "[64,64,64]@[64,64,64]", batch: 64, m: 64, n: 64, k: 64 },
+  { name: "[16,128,32]@[16,32,128]", batch: 16, m: 128, n: 128, k: 32 },
+  { name: "512 Aᵀ@B", batch: 1, m: 512, n: 512, k: 512, transA: true },
+  { name: "512 A@Bᵀ", batch: 1, m: 512, n: 512, k: 512, transB: true },
+  { name: "1024 Aᵀ@B", batch: 1, m: 1024, n: 1024, k: 1024, transA: true },
+  { name: "1024 A@Bᵀ", batch: 1, m: 1024, n: 1024, k: 1024, transB: true },
+];
+
+const flops = (s: Shape) => 2 * s.batch * s.m * s.n * s.k;
+/** Stored operand shapes (transposed operands are stored transposed). */
+const aShape = (s: Shape): [number, number, number] =>
+  s.transA ? [s.batch, s.k, s.m] : [s.batch, s.m, s.k];
+const bShape = (s: Shape): [number, number, number] =>
+  s.transB ? [s.batch, s.n, s.k] : [s.batch, s.k, s.n];
+const size = (sh: number[]) => sh.reduce((x, y) => x * y, 1);
+
+type Run = () => Promise<void>;
+interface Peer {
+  name: string;
+  /** Prepares operands for a shape and returns one timed run (undefined: not measured). */
+  setup(s: Shape): Run | undefined;
+}
+
+await setBackend("cpu");
+manualSeed(0);
+const threads = matmulThreads();
+const paperlab: Peer = {
+  name: "paperlab cpu",
+  setup(s) {
+    const a = keep(randn(aShape(s))), b = keep(randn(bShape(s)));
+    return async () => {
+      const c: Tensor = bmmT(a, b, !!s.transA, !!s.transB);
+      await c.data();
+      c.dispose();
+    };
+  },
+};
+
+const paperlab1: Peer = {
+  name: "paperlab 1 thread",
+  setup(s) {
+    const run = paperlab.setup(s)!;
+    return async () => {
+      setMatmulThreads(1);
+      try {
+        await run();
+      } finally {
+        setMatmulThreads(threads);
+      }
+    };
+  },
+};
+
+const scalar: Peer = {
+  name: "scalar (before)",
+  setup(s) {
+    if (flops(s) > 2 * 512 ** 3 * 1.01 && !Deno.args.includes("--slow")) return undefined;
+    const A = Float32Array.from({ length: size(aShape(s)) }, Math.random);
+    const B = Float32Array.from({ length: size(bShape(s)) }, Math.random);
+    const out = new Float32Array(s.batch * s.m * s.n);
+    const { batch, m, n, k } = s;
+    return () => {
+      scalarMatmul(A, B, out, batch, m, n, k, !!s.transA, !!s.transB, m * k, k * n);
+      return Promise.resolve();
+    };
+  },
+};
+
+// tfjs's wasm backend runs in Deno as in Node: point it at the .wasm files in the npm cache.
+setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
+const tfjsReady = await tf.setBackend("wasm");
+const tfjs: Peer = {
+  name: "tfjs wasm",
+  setup(s) {
+    if (!tfjsReady) return undefined;
+    const a = tf.randomNormal(aShape(s)) as tf.Tensor3D,
+      b = tf.randomNormal(bShape(s)) as tf.Tensor3D;
+    return async () => {
+      const c = tf.matMul(a, b, !!s.transA, !!s.transB);
+      await c.data();
+      c.dispose();
+    };
+  },
+};
+
+const jaxDevices = await jaxInit();
+defaultDevice("wasm");
+const jax: Peer = {
+  name: "jax-js wasm",
+  setup(s) {
+    if (!jaxDevices.includes("wasm")) return undefined;
+    const a = np.array(Float32Array.from({ length: size(aShape(s)) }, Math.random)).reshape(
+      aShape(s),
+    );
+    const b = np.array(Float32Array.from({ length: size(bShape(s)) }, Math.random)).reshape(
+      bShape(s),
+    );
+    return async () => {
+      const x = s.transA ? a.ref.transpose([0, 2, 1]) : a.ref;
+      const y = s.transB ? b.ref.transpose([0, 2, 1]) : b.ref;
+      const c = np.matmul(x, y);
+      await c.data();
+    };
+  },
+};
+
+export const PEERS: Peer[] = [paperlab, paperlab1, scalar, tfjs, jax];
+
+/** GFLOP/s: the median and the best of the timed samples. */
+type Rate = { median: number; best: number };
+
+/** PyTorch's GFLOP/s on one shape (torch_peer.py), or undefined without python3 + torch. */
+function torchGflops(name: string): Rate | undefined {
+  const script = new URL("./torch_peer.py", import.meta.url).pathname;
+  try {
+    const args = [script, "--only", name, "--plain"];
+    const r = new Deno.Command("python3", { args }).outputSync();
+    if (!r.success) return undefined;
+    const [median, best] = new TextDecoder().decode(r.stdout).trim().split(" ").map(Number);
+    return { median, best };
+  } catch {
+    return undefined;
+  }
+}
+
+/** GFLOP/s per peer for one shape, peers interleaved over rounds. */
+async function measure(s: Shape): Promise<(Rate | undefined)[]> {
+  const runs = PEERS.map((p) => p.setup(s));
+  const times: number[][] = runs.map(() => []);
+  // Warm up: compiles, starts thread pools, and lets paperlab learn whether its pool pays
+  // off on this machine right now (see core/backends/cpu/wasm/mod.ts).
+  const warm = Math.max(1, Math.min(32, Math.ceil(1e8 / flops(s))));
+  for (const r of runs) for (let i = 0; r && i < (r === runs[0] ? warm : 1); i++) await r();
+  const rounds = flops(s) > 1e9 ? 7 : 15;
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < runs.length; i++) {
+      const r = runs[i];
+      if (!r || (PEERS[i] === scalar && round >= 3)) continue; // the scalar loop is slow
+      const reps = Math.max(1, Math.round(2e7 / flops(s))); // >= ~20 MFLOP per sample
+      const t0 = performance.now();
+      for (let q = 0; q < reps; q++) await r();
+      times[i].push((performance.now() - t0) / reps);
+    }
+  }
+  return times.map((t) => {
+    if (!t.length) return undefined;
+    t.sort((x, y) => x - y);
+    return { median: flops(s) / (t[t.length >> 1] * 1e6), best: flops(s) / (t[0] * 1e6) };
+  });
+}
+
+if (Deno.args.includes("--table")) {
+  const info = wasmMatmulInfo();
+  console.log(
+    `paperlab: relaxed SIMD ${info.relaxedSimd}, ${info.threads} threads; ` +
+      `tfjs wasm: ${tfjsReady ? "ok" : "unavailable"} (simd ${
+        tf.env().getBool("WASM_HAS_SIMD_SUPPORT")
+      }, threads ${tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT")}); jax-js: ${jaxDevices}`,
+  );
+  const torch = Deno.args.includes("--torch");
+  const names = [...PEERS.map((p) => p.name), ...(torch ? ["torch (2 threads)"] : [])];
+  const load = () => Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
+  console.log(`load average at start: ${load()}`);
+  console.log(`| shape | ${names.join(" | ")} |`);
+  console.log(`|---|${names.map(() => "---:").join("|")}|`);
+  const only = Deno.args.indexOf("--only");
+  for (const s of SHAPES) {
+    if (only >= 0 && s.name !== Deno.args[only + 1]) continue;
+    const g = await measure(s);
+    if (torch) g.push(torchGflops(s.name));
+    const cells = g.map((v) =>
+      v === undefined || Number.isNaN(v.median)
+        ? "–"
+        : `${v.median.toFixed(1)} / ${v.best.toFixed(1)}`
+    );
+    console.log(`| ${s.name} | ${cells.join(" | ")} |`);
+  }
+  console.log(`load average at end: ${load()}`);
+  Deno.exit(0); // jax-js's wasm worker pool would keep the process alive
+} else {
+  for (const s of SHAPES) {
+    for (const p of PEERS) {
+      const r = p.setup(s);
+      if (!r) continue;
+      Deno.bench(`matmul ${s.name}: ${p.name}`, {
+        group: `matmul ${s.name}`,
+        baseline: p === paperlab,
+      }, r);
+    }
+  }
+}

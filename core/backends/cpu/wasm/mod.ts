@@ -1,0 +1,309 @@
+/**
+ * The CPU backend's fast matmul: a WebAssembly SIMD kernel generated at run time (kernel.ts),
+ * driven by a blocked, packing GEMM loop (gemm.ts), and spread over a pool of workers
+ * (pool.ts) for large problems. `wasmMatmul` has the contract of matmulKernel in ../matmul.ts
+ * and returns false when this runtime cannot run it (no Wasm SIMD), so the caller falls back.
+ *
+ * Threads: navigator.hardwareConcurrency (capped at 16), or $PAPERLAB_THREADS when set (1
+ * disables workers), or `setMatmulThreads(n)`. Matmuls under THREAD_MIN_FLOPS run in the calling
+ * thread only; the pool starts on the first matmul above it. On a machine busy with other
+ * work the pool can lose to one thread, so large matmuls use it only while it has been
+ * faster lately (see rateOne/ratePool). Workers need read access to their module (Deno's
+ * --allow-read); without it they do not start and every matmul runs on the calling thread.
+ *
+ * Memory: one shared Wasm memory holds every thread's packing scratch, copies of A and B and
+ * the padded C of the current matmul. It grows to fit the largest matmul so far and, being
+ * shared, never shrinks; a batch too big for its 2 GiB is done in halves.
+ */
+import {
+  GemmWorker,
+  type KernelExports,
+  type Problem,
+  SCRATCH_FLOATS,
+  scratchAddress,
+} from "./gemm.ts";
+import { buildGemmModule, hasRelaxedSimd, hasSharedMemory, hasSimd, MR, NR } from "./kernel.ts";
+import { type Io, layoutFor, Pool } from "./pool.ts";
+
+const MAX_THREADS = 16;
+const PAGE = 65536;
+/** Below this many flops (2 m n k per batch item) a matmul stays on the calling thread. */
+export const THREAD_MIN_FLOPS = 4e6;
+
+interface State {
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
+  g: GemmWorker;
+  relaxed: boolean;
+  shared: boolean;
+  maxPages: number;
+}
+
+let state: State | null | undefined; // undefined: not tried yet; null: unavailable
+let pool: Pool | null = null;
+let threads = defaultThreads();
+/**
+ * Whether the pool pays off here: on a machine busy with other work its workers get
+ * descheduled mid-chunk and the caller waits on them, so two threads can be slower than one.
+ * Large matmuls keep a running average of their GFLOP/s on one thread and on the pool, take
+ * the faster, and every 16th one (64th when one is 1.5x faster) tries the other, to follow
+ * changes in load.
+ */
+let rateOne = 0, ratePool = 0, poolRateThreads = 0, largeRuns = 0, adapt = true;
+
+function envThreads(): string | undefined {
+  try {
+    const q = Deno.permissions.querySync({ name: "env", variable: "PAPERLAB_THREADS" });
+    return q.state === "granted" ? Deno.env.get("PAPERLAB_THREADS") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function defaultThreads(): number {
+  const env = Number.parseInt(envThreads() ?? "", 10);
+  const n = Number.isFinite(env) ? env : (navigator.hardwareConcurrency ?? 1);
+  return Math.max(1, Math.min(MAX_THREADS, n));
+}
+
+/**
+ * Sets how many threads (the caller included) large matmuls use; 1 disables workers.
+ * `adaptive: false` always uses the pool for large matmuls, even where one thread has been
+ * faster (tests use it).
+ */
+export function setMatmulThreads(n: number, adaptive = true): void {
+  threads = Math.max(1, Math.min(MAX_THREADS, Math.floor(n)));
+  adapt = adaptive;
+}
+
+/** The number of threads large matmuls use. */
+export function matmulThreads(): number {
+  return init()?.shared ? threads : 1;
+}
+
+/** What the kernel runs with (workers: pool workers started so far), for tests and benches. */
+export function wasmMatmulInfo(): {
+  available: boolean;
+  relaxedSimd: boolean;
+  threads: number;
+  workers: number;
+} {
+  const s = init();
+  const workers = pool?.ready() ?? 0;
+  return { available: !!s, relaxedSimd: !!s?.relaxed, threads: matmulThreads(), workers };
+}
+
+/** Creates the memory and instance once; null when Wasm SIMD is missing. */
+function init(): State | null {
+  if (state !== undefined) return state;
+  state = null;
+  if (typeof WebAssembly === "undefined" || !hasSimd()) return null;
+  const relaxed = hasRelaxedSimd();
+  const initial = Math.ceil((scratchAddress(1) + 4 * SCRATCH_FLOATS) / PAGE) + 16;
+  let memory: WebAssembly.Memory | undefined, shared = false, maxPages = 0;
+  for (const [sh, max] of [[true, 32768], [true, 8192], [false, 32768]] as const) {
+    try {
+      memory = new WebAssembly.Memory({ initial, maximum: max, shared: sh && hasSharedMemory() });
+      shared = sh && hasSharedMemory();
+      maxPages = max;
+      break;
+    } catch { /* try a smaller or unshared memory */ }
+  }
+  if (!memory) return null;
+  const module = new WebAssembly.Module(
+    buildGemmModule(relaxed, { initial, maximum: maxPages, shared }),
+  );
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const g = new GemmWorker(memory, instance.exports as unknown as KernelExports, scratchAddress(0));
+  state = { memory, module, g, relaxed, shared, maxPages };
+  return state;
+}
+
+/** Grows the memory to at least `bytes`; false if that is past its maximum. */
+function ensure(s: State, bytes: number): boolean {
+  const have = s.memory.buffer.byteLength;
+  if (bytes <= have) return true;
+  const pages = Math.ceil((bytes - have) / PAGE);
+  if (have / PAGE + pages > s.maxPages) return false;
+  try {
+    s.memory.grow(Math.max(pages, Math.min(s.maxPages - have / PAGE, have / PAGE / 4)));
+  } catch {
+    return false; // the system refused the memory
+  }
+  return true;
+}
+
+function getPool(s: State, size: number): Pool | null {
+  if (!s.shared || size < 2) return null;
+  if (pool && pool.size >= size) return pool;
+  pool?.terminate();
+  try {
+    pool = new Pool(s.memory, s.module, size);
+  } catch {
+    pool = null; // no workers here: stay single-threaded
+  }
+  return pool;
+}
+
+const align = (bytes: number) => Math.ceil(bytes / 64) * 64;
+
+/**
+ * out[b] = op(A[b]) @ op(B[b]) as matmulKernel in ../matmul.ts. Returns false (and writes
+ * nothing) when the Wasm kernel cannot run here or the problem does not fit its memory.
+ */
+export function wasmMatmul(
+  A: Float32Array,
+  B: Float32Array,
+  out: Float32Array,
+  batch: number,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+  aBatchStride: number,
+  bBatchStride: number,
+): boolean {
+  const s = init();
+  if (!s) return false;
+  if (batch * m * n === 0) return true;
+  if (k === 0) {
+    out.fill(0, 0, batch * m * n);
+    return true;
+  }
+  const mPad = Math.ceil(m / MR) * MR, nPad = Math.ceil(n / NR) * NR;
+  const flops = 2 * batch * m * n * k, large = flops >= THREAD_MIN_FLOPS;
+  let T = large ? threads : 1;
+  if (T > 1 && adapt) {
+    const known = poolRateThreads === threads && rateOne > 0; // untried: try the pool
+    const ratio = known ? Math.max(ratePool / rateOne, rateOne / ratePool) : 1;
+    const explore = ++largeRuns % (ratio > 1.5 ? 64 : 16) === 0;
+    if ((!known || ratePool >= rateOne) === explore) T = 1;
+  }
+  const p = T > 1 ? getPool(s, T) : null;
+  const P: Problem = {
+    batch,
+    m,
+    n,
+    k,
+    aOff: 0,
+    aBatch: aBatchStride,
+    rsA: transA ? 1 : k,
+    csA: transA ? m : 1,
+    bOff: 0,
+    bBatch: bBatchStride,
+    rsB: transB ? 1 : n,
+    csB: transB ? k : 1,
+    cAddr: 0,
+    mPad,
+    nPad,
+    pbAddr: 0,
+  };
+  const aLen = (batch - 1) * aBatchStride + m * k, bLen = (batch - 1) * bBatchStride + k * n;
+  if (A.length < aLen || B.length < bLen) {
+    throw new Error(
+      `matmul: operands hold ${A.length} and ${B.length} floats, need ${aLen}, ${bLen}`,
+    );
+  }
+  // Memory: scratch for each thread, then copies of A and B (packing reads them from the
+  // Wasm memory, as do the workers), then the padded C.
+  let at = align(scratchAddress(p ? p.size : 1));
+  P.aOff = at / 4;
+  at = align(at + 4 * aLen);
+  P.bOff = at / 4;
+  at = align(at + 4 * bLen);
+  P.cAddr = at;
+  at = align(at + 4 * batch * mPad * nPad);
+  const L = p ? layoutFor(P, T) : null;
+  if (L?.nPack) {
+    P.pbAddr = at; // B packed once for all threads
+    at += 4 * batch * k * nPad;
+  }
+  if (!ensure(s, at)) {
+    // Too big for the Wasm memory at once: do the batch in two halves.
+    if (batch === 1) return false;
+    const h = batch >> 1, aS = aBatchStride, bS = bBatchStride, mn = m * n;
+    return wasmMatmul(A, B, out.subarray(0, h * mn), h, m, n, k, transA, transB, aS, bS) &&
+      wasmMatmul(
+        A.subarray(h * aS),
+        B.subarray(h * bS),
+        out.subarray(h * mn),
+        batch - h,
+        m,
+        n,
+        k,
+        transA,
+        transB,
+        aS,
+        bS,
+      );
+  }
+  const io = new Copier(s.g.view(), P, A, B, out);
+  const t0 = performance.now();
+  if (p && L) p.run(P, L, s.g, T, io);
+  else {
+    // One thread: copy in, multiply and copy out a few batch items at a time, so the copies
+    // and the packing find the data in cache (~256 KiB of A, B and C per group).
+    const group = Math.max(1, Math.floor(65536 / (m * k + k * n + mPad * nPad)));
+    for (let b0 = 0; b0 < batch; b0 += group) {
+      const b1 = Math.min(batch, b0 + group);
+      io.copyIn(b0, b1);
+      s.g.run(P, b0, b1, 0, m, 0, n);
+      io.copyOut(b0, b1);
+    }
+  }
+  if (large) {
+    const rate = flops / (performance.now() - t0 + 1e-3);
+    if (!p) rateOne = rateOne ? 0.75 * rateOne + 0.25 * rate : rate;
+    else if (poolRateThreads === T) ratePool = 0.75 * ratePool + 0.25 * rate;
+    else [ratePool, poolRateThreads] = [rate, T];
+  }
+  return true;
+}
+
+/** Moves batch items' operands into the Wasm memory and their results (m x n of each padded C
+ * block) out of it. */
+class Copier implements Io {
+  constructor(
+    private readonly heap: Float32Array,
+    private readonly P: Problem,
+    private readonly A: Float32Array,
+    private readonly B: Float32Array,
+    private readonly out: Float32Array,
+  ) {}
+
+  copyIn(b0: number, b1: number): void {
+    const { P, heap } = this;
+    // An operand broadcast over the batch (stride 0) is copied with the first items only.
+    if (P.aBatch > 0 || b0 === 0) {
+      const lo = b0 * P.aBatch, hi = (b1 - 1) * P.aBatch + P.m * P.k;
+      heap.set(this.A.subarray(lo, hi), P.aOff + lo);
+    }
+    if (P.bBatch > 0 || b0 === 0) {
+      const lo = b0 * P.bBatch, hi = (b1 - 1) * P.bBatch + P.k * P.n;
+      heap.set(this.B.subarray(lo, hi), P.bOff + lo);
+    }
+  }
+
+  copyOut(b0: number, b1: number): void {
+    const { heap, out } = this, { m, n, mPad, nPad } = this.P, c = this.P.cAddr / 4;
+    for (let b = b0; b < b1; b++) {
+      if (nPad === n) {
+        const src = c + b * mPad * n;
+        out.set(heap.subarray(src, src + m * n), b * m * n);
+        continue;
+      }
+      for (let i = 0; i < m; i++) {
+        const src = c + (b * mPad + i) * nPad, dst = (b * m + i) * n;
+        if (n >= 64) out.set(heap.subarray(src, src + n), dst);
+        else for (let j = 0; j < n; j++) out[dst + j] = heap[src + j];
+      }
+    }
+  }
+}
+
+/** Stops the pool's workers (they never keep the process alive; this is for tidiness). */
+export function shutdownMatmulPool(): void {
+  pool?.terminate();
+  pool = null;
+}
