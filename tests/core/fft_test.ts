@@ -4,28 +4,15 @@
  * tests/fixtures/make_conv_linalg_fixtures.py), plus round trips, a double backward and errors.
  */
 import { ok as assert, throws as assertThrows } from "node:assert/strict";
+import { close as closeTo, fixtureSection, T } from "./_conv_linalg.ts";
 import * as fft from "../../core/fft/mod.ts";
 import { grad, randn, setBackend, type Tensor, tensor } from "../../mod.ts";
 
 // These ops run on the cpu backend only (their forward reads host memory); see hostValues.
 await setBackend("cpu");
 
-type J = { shape: number[]; data: number[] };
-const fx: any = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/conv_linalg.json", import.meta.url)),
-).fft;
-const T = (j: J, requiresGrad = false) =>
-  tensor(Float32Array.from(j.data), { shape: j.shape, requiresGrad });
-
-async function close(t: Tensor | null, j: J, what: string, tol = 1e-4): Promise<void> {
-  assert(t, `${what}: missing`);
-  assert(t.shape.join() === j.shape.join(), `${what}: shape [${t.shape}] vs [${j.shape}]`);
-  const a = await t.data();
-  for (let i = 0; i < j.data.length; i++) {
-    const d = Math.abs(a[i] - j.data[i]);
-    assert(d <= tol * (1 + Math.abs(j.data[i])), `${what}[${i}]: ${a[i]} vs ${j.data[i]}`);
-  }
-}
+const fx = await fixtureSection("fft");
+const close = closeTo;
 
 const OPS: Record<string, (x: Tensor, o: any) => Tensor> = {
   fft: fft.fft,

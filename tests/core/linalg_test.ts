@@ -5,28 +5,15 @@
  * entries, U S Vh) and the gradients of losses built from them.
  */
 import { ok as assert, throws as assertThrows } from "node:assert/strict";
+import { close as closeTo, fixtureSection, type J, T } from "./_conv_linalg.ts";
 import * as linalg from "../../core/linalg/mod.ts";
 import { eye, grad, randn, setBackend, type Tensor, tensor } from "../../mod.ts";
 
 // These ops run on the cpu backend only (their forward reads host memory); see hostValues.
 await setBackend("cpu");
 
-type J = { shape: number[]; data: number[] };
-const fx: any = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/conv_linalg.json", import.meta.url)),
-).linalg;
-const T = (j: J, requiresGrad = false) =>
-  tensor(Float32Array.from(j.data), { shape: j.shape, requiresGrad });
-
-async function close(t: Tensor | null, j: J, what: string, tol = 2e-4): Promise<void> {
-  assert(t, `${what}: missing`);
-  assert(t.shape.join() === j.shape.join(), `${what}: shape [${t.shape}] vs [${j.shape}]`);
-  const a = await t.data();
-  for (let i = 0; i < j.data.length; i++) {
-    const d = Math.abs(a[i] - j.data[i]);
-    assert(d <= tol * (1 + Math.abs(j.data[i])), `${what}[${i}]: ${a[i]} vs ${j.data[i]}`);
-  }
-}
+const fx = await fixtureSection("linalg");
+const close = (t: Tensor | null, j: J, what: string, tol = 2e-4) => closeTo(t, j, what, tol);
 
 /** For each fixture case of `name`: outputs of fn, then gradients of sum(out_i * r_i). */
 async function check(name: string, fn: (...a: Tensor[]) => Tensor[], tol = 2e-4) {
