@@ -367,3 +367,8 @@ export function transferFigures(r: ResultFile, title: string): Figure[] {
     },
   }));
 }
+
+/** A PEFT method: `apply` adds its adapters; its learning rate is searched over PEFT_LRS. */
+export function peftMethod(name: string, apply: Method["apply"], lr: number): Method {
+  return { name, kind: "peft", apply, lrs: PEFT_LRS, lr };
+}

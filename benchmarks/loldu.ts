@@ -15,7 +15,7 @@ import {
   FULL_FT,
   HEAD_ONLY,
   type Method,
-  PEFT_LRS,
+  peftMethod,
   PROFILES,
   rowOf,
   transferFigures,
@@ -23,13 +23,8 @@ import {
 import type { ResultFile } from "../tools/index_lib.ts";
 import type { Figure } from "../lab/plot.ts";
 
-const peft = (name: string, apply: Method["apply"]): Method => ({
-  name,
-  kind: "peft",
-  apply,
-  lrs: PEFT_LRS,
-  lr: 1e-1,
-});
+/** An adapter method searched over PEFT_LRS, starting from lr 1e-1. */
+const peft = (name: string, apply: Method["apply"]): Method => peftMethod(name, apply, 1e-1);
 
 const lora = (r: number) =>
   peft(`LoRA r=${r}`, (m, t) => {

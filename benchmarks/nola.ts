@@ -15,7 +15,7 @@ import {
   FULL_FT,
   HEAD_ONLY,
   type Method,
-  PEFT_LRS,
+  peftMethod,
   PROFILES,
   rowOf,
   transferFigures,
@@ -23,13 +23,8 @@ import {
 import type { ResultFile } from "../tools/index_lib.ts";
 import type { Figure } from "../lab/plot.ts";
 
-const peft = (name: string, apply: Method["apply"]): Method => ({
-  name,
-  kind: "peft",
-  apply,
-  lrs: PEFT_LRS,
-  lr: 1e-2,
-});
+/** An adapter method searched over PEFT_LRS, starting from lr 1e-2. */
+const peft = (name: string, apply: Method["apply"]): Method => peftMethod(name, apply, 1e-2);
 
 /** NOLA at a fraction of rank-1 LoRA's m + n per layer, split evenly between k and l. */
 const nola = (name: string, div: number) =>
