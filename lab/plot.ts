@@ -42,7 +42,12 @@ export async function showPlot(fig: Figure): Promise<Record<string, unknown>> {
   const bundle = plotlyBundle(fig);
   const jup = (Deno as unknown as { jupyter?: { display(b: unknown, o?: unknown): Promise<void> } })
     .jupyter;
-  if (jup) await jup.display(bundle, { raw: true });
+  if (jup) {
+    await jup.display(bundle, { raw: true });
+    // Give the kernel a moment to flush the display message: when a figure is a cell's last
+    // output, the cell can otherwise finish before it is sent (seen once in 15 headless runs).
+    await new Promise((r) => setTimeout(r, 25));
+  }
   return bundle;
 }
 
