@@ -14,7 +14,7 @@ import {
 } from "../algorithms/cutmix/mod.ts";
 import { defineBenchmark, type Row } from "./harness/define.ts";
 import { loadDigits } from "../data/digits.ts";
-import { split } from "../data/loader.ts";
+import { epochBatchIndices, split } from "../data/loader.ts";
 import { fit } from "../lab/train.ts";
 import { meanStd } from "../lab/stats.ts";
 import type { Figure } from "../lab/plot.ts";
@@ -106,7 +106,7 @@ async function trainOne(
   });
   const sched = new optim.CosineAnnealingLR(opt, { tMax: steps });
   const g = new Generator(1000 + seed); // batch order and shifts: the same for every method
-  let order = g.permutation(n);
+  const batchIndices = epochBatchIndices(n, c.batchSize, g);
   const t0 = performance.now();
   await fit({
     steps,
@@ -115,9 +115,7 @@ async function trainOne(
     logEvery: 100,
     onProgress: (f) => onProgress(f),
     loss: (step) => {
-      const k = step % stepsPerEpoch;
-      if (k === 0 && step > 0) order = g.permutation(n);
-      const idx = order.subarray(k * c.batchSize, (k + 1) * c.batchSize);
+      const idx = batchIndices(step);
       const x = tensor(shiftedBatch(xTr, idx, g), { shape: [idx.length, 1, 8, 8] });
       const y = tensor(Int32Array.from(idx, (i) => yTr[i]));
       let b: MixedBatch;

@@ -15,7 +15,7 @@
 import { denseKernel, hippoLegS, S4D, type S4DInit } from "../algorithms/s4d/mod.ts";
 import { defineBenchmark, type Row } from "./harness/define.ts";
 import { loadDigits } from "../data/digits.ts";
-import { split } from "../data/loader.ts";
+import { epochBatchIndices, split } from "../data/loader.ts";
 import { fit } from "../lab/train.ts";
 import { meanStd } from "../lab/stats.ts";
 import type { Figure } from "../lab/plot.ts";
@@ -107,7 +107,7 @@ async function trainOne(
   ], { lr: 1e-2, weightDecay: 1e-2 });
   const sched = new optim.CosineAnnealingLR(opt, { tMax: steps });
   const g = new Generator(1000 + seed);
-  let order = g.permutation(n);
+  const batchIndices = epochBatchIndices(n, c.batchSize, g);
   const t0 = performance.now();
   await fit({
     steps,
@@ -116,9 +116,7 @@ async function trainOne(
     logEvery: 100,
     onProgress: (f) => onProgress(f),
     loss: (step) => {
-      const k = step % stepsPerEpoch;
-      if (k === 0 && step > 0) order = g.permutation(n);
-      const idx = order.subarray(k * c.batchSize, (k + 1) * c.batchSize);
+      const idx = batchIndices(step);
       const xb = new Float32Array(idx.length * L);
       idx.forEach((r, b) => xb.set(xTr.subarray(r * L, (r + 1) * L), b * L));
       const x = tensor(xb, { shape: [idx.length, L] });

@@ -245,3 +245,23 @@ export function* batches(ds: Dataset, options: BatchOptions): IterableIterator<B
     };
   }
 }
+
+/**
+ * Row indices of step `s`'s mini-batch when every epoch visits the n rows in a fresh order
+ * drawn from `gen` (the first order is drawn now, each later one at its epoch's first step);
+ * a remainder smaller than a batch is dropped. For loops that share `gen` with other draws.
+ */
+export function epochBatchIndices(
+  n: number,
+  batchSize: number,
+  gen: Generator,
+): (step: number) => Int32Array {
+  checkInt("epochBatchIndices", "batchSize", batchSize, 1, n);
+  const perEpoch = Math.floor(n / batchSize);
+  let order = gen.permutation(n);
+  return (step) => {
+    const k = step % perEpoch;
+    if (k === 0 && step > 0) order = gen.permutation(n);
+    return order.subarray(k * batchSize, (k + 1) * batchSize);
+  };
+}

@@ -22,7 +22,6 @@ import {
   MLP,
   Module,
   ModuleList,
-  Parameter,
   ReLU,
   Sequential,
   TransformerEncoderLayer,
@@ -189,5 +188,3 @@ export class SeqTransformer extends Module {
     return this.head.forward(this.features(x));
   }
 }
-
-export { Parameter };

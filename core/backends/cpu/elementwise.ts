@@ -178,41 +178,6 @@ export function binaryKernel(op: BinaryOp, dtype: DType): BinaryFn {
   return f;
 }
 
-/** Walks a strided view in row-major order, calling `visit(flatOut, srcOffset)`. */
-export function forEachStrided(
-  shape: number[],
-  strides: number[],
-  offset: number,
-  visit: (o: number, p: number) => void,
-): void {
-  const nd = shape.length;
-  let n = 1;
-  for (const s of shape) n *= s;
-  if (n === 0) return;
-  if (nd === 0) {
-    visit(0, offset);
-    return;
-  }
-  const inner = shape[nd - 1];
-  const si = strides[nd - 1];
-  const idx = new Array(nd).fill(0);
-  let base = offset;
-  for (let o = 0; o < n; o += inner) {
-    let p = base;
-    for (let j = 0; j < inner; j++) {
-      visit(o + j, p);
-      p += si;
-    }
-    for (let d = nd - 2; d >= 0; d--) {
-      idx[d]++;
-      base += strides[d];
-      if (idx[d] < shape[d]) break;
-      base -= strides[d] * shape[d];
-      idx[d] = 0;
-    }
-  }
-}
-
 /** Strided copy (gather) without a callback per element in the inner loop. */
 export function stridedCopy(
   x: TypedArray,
