@@ -150,6 +150,25 @@ export interface Backend {
     srcShape: number[],
     mode: "assign" | "add",
   ): Buf;
+
+  // Optional fused kernels. Where a backend lacks one, the op is composed from the primitives
+  // above (same results within float32 rounding); see core/ops/fused.ts.
+
+  /** Softmax, or log-softmax, over each row of a float32 [rows, cols]. */
+  softmax?(x: Buf, rows: number, cols: number, log: boolean): Buf;
+  /**
+   * LayerNorm over each row of a float32 [rows, cols]: (x - mean) / sqrt(var + eps) * w + b
+   * (biased variance; w, b of cols floats, or null for 1 and 0). Also returns stats, float32
+   * [rows, 2]: each row's mean and 1 / sqrt(var + eps), for the backward pass.
+   */
+  layerNorm?(
+    x: Buf,
+    rows: number,
+    cols: number,
+    eps: number,
+    weight: Buf | null,
+    bias: Buf | null,
+  ): { y: Buf; stats: Buf };
 }
 
 const registry = new Map<string, () => Promise<Backend> | Backend>();

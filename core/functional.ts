@@ -1,11 +1,14 @@
 /**
  * Functional ops (`F`): activations, losses, normalisation, attention. All are composed from
- * the core's primitives, so their gradients (and double backward) come for free; the one
- * exception is binaryCrossEntropyWithLogits, whose closed-form backward is stable at x = 0.
+ * the core's primitives, so their gradients (and double backward) come for free; the
+ * exceptions are binaryCrossEntropyWithLogits, whose closed-form backward is stable at x = 0,
+ * and softmax, logSoftmax and layerNorm, which run one fused kernel where the backend has it
+ * (ops/fused.ts; their backward passes are composed).
  */
 import { noGrad, record } from "./autograd.ts";
 import { rand } from "./ops/creation.ts";
 import { where } from "./ops/elementwise.ts";
+import { fusedLayerNorm, fusedSoftmax } from "./ops/fused.ts";
 import { bmmT } from "./ops/matmul.ts";
 import { pad } from "./ops/shape.ts";
 import { fmtShape, normDim } from "./shape.ts";
@@ -42,6 +45,10 @@ export const softplus = (x: Tensor, o: { beta?: number; threshold?: number } = {
 /** softmax along `dim` (max-shifted for stability). */
 export function softmax(x: Tensor, dim = -1): Tensor {
   dim = normDim("softmax", dim, x.ndim);
+  if (dim === x.ndim - 1) {
+    const y = fusedSoftmax(x, false);
+    if (y) return y;
+  }
   const m = noGrad(() => x.amax(dim, { keepdim: true }));
   const e = x.sub(m).exp();
   return e.div(e.sum(dim, { keepdim: true }));
@@ -53,8 +60,13 @@ export function softmax(x: Tensor, dim = -1): Tensor {
  */
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
   dim = normDim("logSoftmax", dim, x.ndim);
+  if (dim === x.ndim - 1) {
+    const y = fusedSoftmax(x, true);
+    if (y) return y;
+  }
   const m0 = noGrad(() => x.amax(dim, { keepdim: true }));
-  const xs = x.sub(where(m0.isinf(), 0, m0)); // all -inf (or +inf) rows: shift by 0
+  // All -inf rows: shift by 0 (the result is NaN, as PyTorch's; so is any row with +inf).
+  const xs = x.sub(where(m0.eq(-Infinity), 0, m0));
   return xs.sub(xs.exp().sum(dim, { keepdim: true }).log());
 }
 
@@ -293,6 +305,8 @@ export interface NormAffine {
 
 export function layerNorm(x: Tensor, normalizedShape: number[], o: NormAffine = {}): Tensor {
   const dims = normDimsOf("layerNorm", x, normalizedShape);
+  const fused = fusedLayerNorm(x, dims.length, o.weight ?? null, o.bias ?? null, o.eps ?? 1e-5);
+  if (fused) return fused;
   const mu = x.mean(dims, { keepdim: true });
   const xc = x.sub(mu);
   const v = xc.mul(xc).mean(dims, { keepdim: true });

@@ -26,7 +26,7 @@ import {
   type Tensor,
 } from "../../mod.ts";
 
-type Run = () => Promise<unknown>;
+type Run = () => Promise<void>;
 interface Peer {
   name: string;
   /** Builds a workload's inputs and returns one timed run (undefined: not measured). */

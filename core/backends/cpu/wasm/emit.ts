@@ -204,6 +204,86 @@ export class Fn {
   f32x4Mul(): this {
     return this.simd(0xe6);
   }
+  f32x4Sub(): this {
+    return this.simd(0xe5);
+  }
+  f32x4Div(): this {
+    return this.simd(0xe7);
+  }
+  /** IEEE min/max: NaN in either lane gives NaN. */
+  f32x4Min(): this {
+    return this.simd(0xe8);
+  }
+  f32x4Max(): this {
+    return this.simd(0xe9);
+  }
+  f32x4Abs(): this {
+    return this.simd(0xe0);
+  }
+  f32x4Neg(): this {
+    return this.simd(0xe1);
+  }
+  f32x4Sqrt(): this {
+    return this.simd(0xe3);
+  }
+  /** Round to nearest, ties to even. */
+  f32x4Nearest(): this {
+    return this.simd(0x6a);
+  }
+  /** Pseudo-min/max: b < a ? b : a and a < b ? b : a (one instruction on x86, unlike min). */
+  f32x4Pmin(): this {
+    return this.simd(0xea);
+  }
+  f32x4Pmax(): this {
+    return this.simd(0xeb);
+  }
+  f32x4Lt(): this {
+    return this.simd(0x43);
+  }
+  f32x4Gt(): this {
+    return this.simd(0x44);
+  }
+  /** Float lanes to int lanes, saturating (NaN gives 0). */
+  i32x4TruncSatF32x4S(): this {
+    return this.simd(0xf8);
+  }
+  i32x4Add(): this {
+    return this.simd(0xae);
+  }
+  /** Shift every i32 lane left by an i32 count. */
+  i32x4Shl(): this {
+    return this.simd(0xab);
+  }
+  v128And(): this {
+    return this.simd(0x4e);
+  }
+  /** a & ~b. */
+  v128Andnot(): this {
+    return this.simd(0x4f);
+  }
+  /** bitselect(a, b, mask): a where mask bits are set, else b. */
+  v128Bitselect(): this {
+    return this.simd(0x52);
+  }
+  /** A v128 constant of four equal f32 lanes. */
+  f32x4Const(v: number): this {
+    const b = new Uint8Array(new Float32Array([v, v, v, v]).buffer);
+    return this.simd(0x0c, ...b);
+  }
+  /** A v128 constant of four equal i32 lanes. */
+  i32x4Const(v: number): this {
+    const b = new Uint8Array(new Int32Array([v, v, v, v]).buffer);
+    return this.simd(0x0c, ...b);
+  }
+
+  // Scalar f32 arithmetic (horizontal steps and results).
+  f32Add(): this {
+    return this.op(0x92);
+  }
+  f32Max(): this {
+    return this.op(0x97);
+  }
+
   /** Relaxed SIMD: a * b + c (fused or not, as the hardware does it). */
   f32x4RelaxedMadd(): this {
     return this.simd(0x105);
