@@ -151,11 +151,12 @@ export interface Backend {
     mode: "assign" | "add",
   ): Buf;
 
-  // Optional fused kernels. Where a backend lacks one, the op is composed from the primitives
-  // above (same results within float32 rounding); see core/ops/fused.ts.
+  // Optional fused kernels. Where a backend lacks one, or returns null (a case it does not
+  // take, e.g. rows too long), the op is composed from the primitives above (same results
+  // within float32 rounding); see core/ops/fused.ts.
 
   /** Softmax, or log-softmax, over each row of a float32 [rows, cols]. */
-  softmax?(x: Buf, rows: number, cols: number, log: boolean): Buf;
+  softmax?(x: Buf, rows: number, cols: number, log: boolean): Buf | null;
   /**
    * LayerNorm over each row of a float32 [rows, cols]: (x - mean) / sqrt(var + eps) * w + b
    * (biased variance; w, b of cols floats, or null for 1 and 0). Also returns stats, float32
@@ -168,7 +169,7 @@ export interface Backend {
     eps: number,
     weight: Buf | null,
     bias: Buf | null,
-  ): { y: Buf; stats: Buf };
+  ): { y: Buf; stats: Buf } | null;
 }
 
 const registry = new Map<string, () => Promise<Backend> | Backend>();

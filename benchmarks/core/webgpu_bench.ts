@@ -1,6 +1,8 @@
 /**
- * WebGPU matmul beside its peers in the same run: paperlab's webgpu backend, tfjs's webgpu
- * backend and jax-js's webgpu device, at 256, 512 and 1024 (float32, square).
+ * WebGPU ops beside their peers in the same run: paperlab's webgpu backend, tfjs's webgpu
+ * backend and jax-js's webgpu device. Matmul at 256, 512 and 1024 (float32, square); softmax
+ * [256, 1024] and layerNorm [2048, 256], where paperlab runs both its fused kernel and the
+ * composition of primitives it replaces ("composed"), to show what fusing saves.
  * `deno bench -A benchmarks/core/webgpu_bench.ts`
  *
  * Every iteration awaits a readback of the result, so the GPU work is inside the timing; the
@@ -11,7 +13,17 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
 import { defaultDevice, init as jaxInit, numpy as jnp } from "@jax-js/jax";
-import { keep, manualSeed, randn, setBackend } from "../../mod.ts";
+import { nn as jnn } from "@jax-js/jax";
+import {
+  F,
+  getBackend,
+  keep,
+  manualSeed,
+  randn,
+  scope,
+  setBackend,
+  type Tensor,
+} from "../../mod.ts";
 
 const SIZES = [256, 512, 1024];
 
@@ -61,5 +73,86 @@ for (const n of SIZES) {
     };
     await peer();
     Deno.bench(`${group}: jax-js webgpu`, { group }, peer);
+  }
+}
+
+/** Runs f with the backend's fused kernels hidden, so the op is composed from primitives. */
+function composed<T>(f: () => T): T {
+  const be = getBackend() as unknown as Record<string, unknown>;
+  const saved = { softmax: be.softmax, layerNorm: be.layerNorm };
+  Object.assign(be, { softmax: undefined, layerNorm: undefined });
+  try {
+    return f();
+  } finally {
+    Object.assign(be, saved);
+  }
+}
+
+/** A bench of one forward op: compute, read back, free. */
+function opBench(f: () => Tensor): () => Promise<void> {
+  return async () => {
+    const y = scope(f);
+    await y.data();
+    y.dispose();
+  };
+}
+
+{
+  const group = "softmax [256,1024]";
+  const x = keep(randn([256, 1024]));
+  const fused = opBench(() => F.softmax(x, -1));
+  const comp = () => composed(() => opBench(() => F.softmax(x, -1))());
+  await fused();
+  await comp();
+  Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
+  Deno.bench(`${group}: paperlab webgpu composed`, { group }, comp);
+  if (tfReady) {
+    const tx = tf.randomNormal([256, 1024]);
+    const peer = async () => {
+      const y = tf.softmax(tx);
+      await y.data();
+      y.dispose();
+    };
+    await peer();
+    Deno.bench(`${group}: tfjs webgpu`, { group }, peer);
+  }
+  if (jaxReady) {
+    const jx = jnp.array(Float32Array.from({ length: 256 * 1024 }, Math.random), {
+      shape: [256, 1024],
+    });
+    const peer = async () => {
+      const y = jnn.softmax(jx.ref, -1);
+      await y.data();
+      if (y.refCount > 0) y.dispose();
+    };
+    await peer();
+    Deno.bench(`${group}: jax-js webgpu`, { group }, peer);
+  }
+}
+
+{
+  const group = "layerNorm [2048,256]";
+  const x = keep(randn([2048, 256])), w = keep(randn([256])), b = keep(randn([256]));
+  const f = () => F.layerNorm(x, [256], { weight: w, bias: b });
+  const fused = opBench(f);
+  const comp = () => composed(() => opBench(f)());
+  await fused();
+  await comp();
+  Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
+  Deno.bench(`${group}: paperlab webgpu composed`, { group }, comp);
+  if (tfReady) {
+    const tx = tf.randomNormal([2048, 256]),
+      tw = tf.randomNormal([256]),
+      tb = tf.randomNormal([256]);
+    const peer = async () => {
+      const y = tf.tidy(() => {
+        const { mean, variance } = tf.moments(tx, -1, true);
+        return tx.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(tw).add(tb);
+      });
+      await y.data();
+      y.dispose();
+    };
+    await peer();
+    Deno.bench(`${group}: tfjs webgpu`, { group }, peer);
   }
 }

@@ -2,8 +2,8 @@
  * Fused softmax, logSoftmax and layerNorm: one backend kernel for the forward pass where the
  * backend has it (Backend.softmax / Backend.layerNorm), with backward passes composed from
  * differentiable ops, so double backward still works. Each function returns null where the
- * fused kernel does not apply (no kernel, not float32, not the last dims, empty), and the
- * caller composes the op from primitives instead.
+ * fused kernel does not apply (no kernel, not float32, not the last dims, empty, or a case the
+ * backend declines), and the caller composes the op from primitives instead.
  */
 import { isGradEnabled, record } from "../autograd.ts";
 import { fromBuf, type Tensor } from "../tensor.ts";
@@ -13,7 +13,9 @@ export function fusedSoftmax(x: Tensor, log: boolean): Tensor | null {
   const be = x._backend;
   if (!be.softmax || x.dtype !== "float32" || x.ndim === 0 || x.numel === 0) return null;
   const cols = x.shape[x.ndim - 1], rows = x.numel / cols;
-  const y = fromBuf(be, be.softmax(x._buf, rows, cols, log), x.shape, "float32");
+  const yb = be.softmax(x._buf, rows, cols, log);
+  if (!yb) return null;
+  const y = fromBuf(be, yb, x.shape, "float32");
   return record(y, log ? "logSoftmax" : "softmax", [x], (g) => {
     if (log) return [g.sub(y.exp().mul(g.sum(-1, { keepdim: true })))];
     return [y.mul(g.sub(g.mul(y).sum(-1, { keepdim: true })))];
@@ -40,14 +42,9 @@ export function fusedLayerNorm(
   for (const p of [weight, bias]) {
     if (p && (p.numel !== cols || p.shape.join() !== normShape.join())) return null;
   }
-  const { y: yb, stats: sb } = be.layerNorm(
-    x._buf,
-    rows,
-    cols,
-    eps,
-    weight?._buf ?? null,
-    bias?._buf ?? null,
-  );
+  const r = be.layerNorm(x._buf, rows, cols, eps, weight?._buf ?? null, bias?._buf ?? null);
+  if (!r) return null;
+  const { y: yb, stats: sb } = r;
   const y = fromBuf(be, yb, x.shape, "float32");
   const stats = fromBuf(be, sb, [rows, 2], "float32");
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];

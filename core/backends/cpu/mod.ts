@@ -432,12 +432,10 @@ export class CpuBackend implements Backend {
     stridedWrite(out, arr(src), shape, strides, offset);
     return out;
   }
-  softmax(x: Buf, rows: number, cols: number, log: boolean): Buf {
+  softmax(x: Buf, rows: number, cols: number, log: boolean): Buf | null {
     const out = this.pool.take("float32", rows * cols) as Float32Array;
-    if (!softmaxRows(arr(x) as Float32Array, out, rows, cols, log)) {
-      throw new Error(`softmax: a row of ${cols} floats does not fit the Wasm kernels' memory`);
-    }
-    return out;
+    // false: a row too long for the kernels' memory; the op is then composed instead
+    return softmaxRows(arr(x) as Float32Array, out, rows, cols, log) ? out : null;
   }
   layerNorm(
     x: Buf,
@@ -446,15 +444,14 @@ export class CpuBackend implements Backend {
     eps: number,
     weight: Buf | null,
     bias: Buf | null,
-  ): { y: Buf; stats: Buf } {
+  ): { y: Buf; stats: Buf } | null {
     const y = this.pool.take("float32", rows * cols) as Float32Array;
     const stats = this.pool.take("float32", 2 * rows) as Float32Array;
-    const w = weight ? arr(weight) as Float32Array : null,
-      b = bias ? arr(bias) as Float32Array : null;
-    if (!layerNormRows(arr(x) as Float32Array, y, rows, cols, eps, w, b, stats)) {
-      throw new Error(`layerNorm: a row of ${cols} floats does not fit the Wasm kernels' memory`);
-    }
-    return { y, stats };
+    const w = weight ? arr(weight) as Float32Array : null;
+    const b = bias ? arr(bias) as Float32Array : null;
+    return layerNormRows(arr(x) as Float32Array, y, rows, cols, eps, w, b, stats)
+      ? { y, stats }
+      : null;
   }
   gather(x: Buf, dtype: DType, xShape: number[], dim: number, idx: Buf, idxShape: number[]): Buf {
     const X = arr(x), I = arr(idx);

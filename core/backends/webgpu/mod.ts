@@ -13,6 +13,7 @@ import { type Gpu, type GpuBuf, type PoolStats, requestGpu } from "./device.ts";
 import * as B from "./kernels/binary.ts";
 import * as C from "./kernels/creation.ts";
 import * as E from "./kernels/elementwise.ts";
+import * as Fu from "./kernels/fused.ts";
 import * as I from "./kernels/indexing.ts";
 import * as M from "./kernels/matmul.ts";
 import * as R from "./kernels/reduce.ts";
@@ -135,6 +136,20 @@ export class WebGpuBackend implements Backend {
     offset: number,
   ): Buf {
     return I.stridedSet(this.gpu, g(base), size, g(src), dtype, shape, strides, offset);
+  }
+  softmax(x: Buf, rows: number, cols: number, log: boolean): Buf | null {
+    return Fu.softmaxRows(this.gpu, g(x), rows, cols, log);
+  }
+  layerNorm(
+    x: Buf,
+    rows: number,
+    cols: number,
+    eps: number,
+    weight: Buf | null,
+    bias: Buf | null,
+  ): { y: Buf; stats: Buf } | null {
+    const w = weight ? g(weight) : null, b = bias ? g(bias) : null;
+    return Fu.layerNormRows(this.gpu, g(x), rows, cols, eps, w, b);
   }
   gather(x: Buf, dtype: DType, xShape: number[], dim: number, idx: Buf, idxShape: number[]): Buf {
     return I.gather(this.gpu, g(x), dtype, xShape, dim, g(idx), idxShape);

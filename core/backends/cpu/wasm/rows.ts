@@ -143,15 +143,17 @@ function buildRowsModule(initial: number): Uint8Array<ArrayBuffer> {
     horizontal(f, acc, "add");
     fns.expShift = f;
   }
-  // affine(src, dst, n, a, b): dst = src * a + b (softmax's scale, logSoftmax's shift).
+  // affine(src, dst, n, c, a, b): dst = (src - c) * a + b (softmax's scale; logSoftmax's
+  // (x - max) - log(sum), the subtractions in this order so large logits keep their digits).
   {
-    const f = new Fn([I32, I32, I32, F32, F32]);
-    const [S, D, N, A, B] = [0, 1, 2, 3, 4];
+    const f = new Fn([I32, I32, I32, F32, F32, F32]);
+    const [S, D, N, C, A, B] = [0, 1, 2, 3, 4, 5];
     const p = f.local(I32), end = f.local(I32), av = f.local(V128), bv = f.local(V128);
-    f.get(A).f32x4Splat().set(av).get(B).f32x4Splat().set(bv);
+    const cv = f.local(V128);
+    f.get(A).f32x4Splat().set(av).get(B).f32x4Splat().set(bv).get(C).f32x4Splat().set(cv);
     vecLoop(f, p, end, N, () => {
       f.get(D).get(p).add();
-      f.get(S).get(p).add().v128Load().get(av).f32x4Mul().get(bv).f32x4Add();
+      f.get(S).get(p).add().v128Load().get(cv).f32x4Sub().get(av).f32x4Mul().get(bv).f32x4Add();
       f.v128Store();
     });
     fns.affine = f;
@@ -210,7 +212,7 @@ interface RowExports {
   sum4(p: number, n: number): number;
   sqDev(p: number, n: number, mean: number): number;
   expShift(src: number, dst: number, n: number, c: number): number;
-  affine(src: number, dst: number, n: number, a: number, b: number): void;
+  affine(src: number, dst: number, n: number, c: number, a: number, b: number): void;
   norm(src: number, dst: number, n: number, mean: number, rstd: number, w: number, b: number): void;
   exp(src: number, dst: number, n: number): void;
   sigmoid(src: number, dst: number, n: number): void;
@@ -288,13 +290,13 @@ export function softmaxRows(
       let sum = n4 ? k.expShift(p, log ? scratch : p, n4, m) : 0;
       if (log) {
         for (let j = n4; j < cols; j++) sum += expTail(heap[off + j] - m);
-        const c = m + Math.log(sum);
-        if (n4) k.affine(p, p, n4, 1, -c);
-        for (let j = n4; j < cols; j++) heap[off + j] -= c;
+        const ls = Math.fround(Math.log(sum));
+        if (n4) k.affine(p, p, n4, m, 1, -ls);
+        for (let j = n4; j < cols; j++) heap[off + j] = Math.fround(heap[off + j] - m) - ls;
       } else {
         for (let j = n4; j < cols; j++) sum += heap[off + j] = expTail(heap[off + j] - m);
         const inv = 1 / sum;
-        if (n4) k.affine(p, p, n4, inv, 0);
+        if (n4) k.affine(p, p, n4, 0, inv, 0);
         for (let j = n4; j < cols; j++) heap[off + j] *= inv;
       }
     }
