@@ -170,6 +170,34 @@ export interface Backend {
     weight: Buf | null,
     bias: Buf | null,
   ): { y: Buf; stats: Buf } | null;
+  /**
+   * One Adam/AdamW update of n float32 values (torch.optim's rule, without amsgrad; see
+   * core/optim/adam.ts), returning new buffers for the parameter and both moments.
+   */
+  adamStep?(
+    param: Buf,
+    grad: Buf,
+    expAvg: Buf,
+    expAvgSq: Buf,
+    n: number,
+    o: AdamStepConstants,
+  ): { param: Buf; expAvg: Buf; expAvgSq: Buf } | null;
+}
+
+/** The scalars of one Adam step, as adam.ts computes them. */
+export interface AdamStepConstants {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** AdamW: decay the parameter by (1 - lr weightDecay); else add weightDecay p to the grad. */
+  decoupled: boolean;
+  maximize: boolean;
+  /** lr / (1 - beta1^t). */
+  stepSize: number;
+  /** sqrt(1 - beta2^t). */
+  bc2Sqrt: number;
 }
 
 const registry = new Map<string, () => Promise<Backend> | Backend>();

@@ -2,7 +2,14 @@
  * The CPU backend: the primitive kernels of backend.ts on host typed arrays. Buffers are the
  * typed arrays themselves; every kernel runs synchronously and `read` resolves at once.
  */
-import type { Backend, BinaryOp, Buf, ReduceOp, UnaryOp } from "../../backend.ts";
+import type {
+  AdamStepConstants,
+  Backend,
+  BinaryOp,
+  Buf,
+  ReduceOp,
+  UnaryOp,
+} from "../../backend.ts";
 import { allocArray, type DType, type TypedArray } from "../../dtype.ts";
 import { bitsAt, wordsToNormal, wordToUniform } from "../../random.ts";
 import { stridesOf } from "../../shape.ts";
@@ -452,6 +459,39 @@ export class CpuBackend implements Backend {
     return layerNormRows(arr(x) as Float32Array, y, rows, cols, eps, w, b, stats)
       ? { y, stats }
       : null;
+  }
+  adamStep(
+    param: Buf,
+    grad: Buf,
+    expAvg: Buf,
+    expAvgSq: Buf,
+    n: number,
+    o: AdamStepConstants,
+  ): { param: Buf; expAvg: Buf; expAvgSq: Buf } {
+    const P = arr(param), G = arr(grad), M = arr(expAvg), V = arr(expAvgSq);
+    const np = this.pool.take("float32", n), nm = this.pool.take("float32", n);
+    const nv = this.pool.take("float32", n);
+    // Every step rounds to float32 where the composed ops would (scalars are float32 tensors
+    // there), so the fused update gives the same bits as adam.ts's tensor ops.
+    const f = Math.fround;
+    const decay = f(1 - o.lr * o.weightDecay), wd = f(o.weightDecay);
+    const decayP = o.decoupled && o.weightDecay !== 0, addWd = !o.decoupled && o.weightDecay !== 0;
+    const w1 = 1 - o.beta1, lerpUp = w1 < 0.5, c1 = f(lerpUp ? w1 : 1 - w1);
+    const b2 = f(o.beta2), c2 = f(1 - o.beta2), bc = f(o.bc2Sqrt), eps = f(o.eps);
+    const step = f(o.stepSize), sign = o.maximize ? -1 : 1;
+    for (let i = 0; i < n; i++) {
+      let p = P[i], g = sign * G[i];
+      if (decayP) p = f(p * decay);
+      if (addWd) g = f(g + f(p * wd));
+      const m0 = M[i];
+      const m = lerpUp ? f(m0 + f(f(g - m0) * c1)) : f(g - f(f(g - m0) * c1));
+      const v = f(f(V[i] * b2) + f(f(g * g) * c2));
+      const denom = f(f(f(Math.sqrt(v)) / bc) + eps);
+      np[i] = f(p - f(f(m / denom) * step));
+      nm[i] = m;
+      nv[i] = v;
+    }
+    return { param: np, expAvg: nm, expAvgSq: nv };
   }
   gather(x: Buf, dtype: DType, xShape: number[], dim: number, idx: Buf, idxShape: number[]): Buf {
     const X = arr(x), I = arr(idx);

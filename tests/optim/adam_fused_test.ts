@@ -1,0 +1,70 @@
+/**
+ * The fused Adam/AdamW update (Backend.adamStep, one pass) against adam.ts's composed tensor
+ * ops on the same backend: the parameters and both moments must agree bit for bit after
+ * several steps, for Adam and AdamW with and without weight decay, maximize, and a beta1
+ * below 0.5 (lerp's other branch). The trajectories against PyTorch are in optimizers_test.ts.
+ */
+import { ok as assert } from "node:assert/strict";
+import { getBackend } from "../../core/backend.ts";
+import { optim, type Tensor, tensor } from "../../mod.ts";
+
+function values(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) | 0;
+    a[i] = (seed >>> 8) / (1 << 23) - 1;
+  }
+  return a;
+}
+
+async function run(
+  make: (p: Tensor[]) => optim.Adam,
+  fused: boolean,
+): Promise<Float32Array[]> {
+  const be = getBackend() as unknown as Record<string, unknown>;
+  const saved = be.adamStep;
+  if (!fused) be.adamStep = undefined;
+  try {
+    const ps = [tensor(values(37, 1), { shape: [37] }), tensor(values(12, 2), { shape: [3, 4] })];
+    for (const p of ps) p.requiresGrad_();
+    const opt = make(ps);
+    for (let step = 0; step < 5; step++) {
+      ps.forEach((p, i) =>
+        p.grad = tensor(values(p.numel, 10 * step + i + 3), { shape: [...p.shape] })
+      );
+      opt.step();
+    }
+    const out: Float32Array[] = [];
+    for (const p of ps) {
+      out.push(await p.data() as Float32Array);
+      const s = opt.state.get(p)!;
+      out.push(await (s.expAvg as Tensor).data() as Float32Array);
+      out.push(await (s.expAvgSq as Tensor).data() as Float32Array);
+    }
+    return out;
+  } finally {
+    be.adamStep = saved;
+  }
+}
+
+const CASES: [string, (p: Tensor[]) => optim.Adam][] = [
+  ["Adam", (p) => new optim.Adam(p, { lr: 0.01 })],
+  ["Adam weight decay, maximize", (p) => new optim.Adam(p, { weightDecay: 0.1, maximize: true })],
+  ["AdamW", (p) => new optim.AdamW(p, { lr: 0.05 })],
+  ["AdamW beta1 0.3, no decay", (p) => new optim.AdamW(p, { betas: [0.3, 0.9], weightDecay: 0 })],
+];
+
+for (const [name, make] of CASES) {
+  Deno.test({
+    name: `adamStep: fused update equals the composed ops bit for bit (${name})`,
+    ignore: !getBackend().adamStep,
+    async fn() {
+      const [a, b] = [await run(make, true), await run(make, false)];
+      a.forEach((x, k) => {
+        for (let i = 0; i < x.length; i++) {
+          assert(Object.is(x[i], b[k][i]), `${name}: tensor ${k} [${i}]: ${x[i]} vs ${b[k][i]}`);
+        }
+      });
+    },
+  });
+}
