@@ -24,6 +24,7 @@ import {
   wasmMatmulInfo,
 } from "../../core/backends/cpu/wasm/mod.ts";
 import { bmmT } from "../../core/ops/matmul.ts";
+import { type MedianBest, torchPeer } from "./_torch.ts";
 import { keep, manualSeed, randn, setBackend, type Tensor } from "../../mod.ts";
 
 interface Shape {
@@ -149,21 +150,7 @@ const jax: Peer = {
 export const PEERS: Peer[] = [paperlab, paperlab1, scalar, tfjs, jax];
 
 /** GFLOP/s: the median and the best of the timed samples. */
-type Rate = { median: number; best: number };
-
-/** PyTorch's GFLOP/s on one shape (torch_peer.py), or undefined without python3 + torch. */
-function torchGflops(name: string): Rate | undefined {
-  const script = new URL("./torch_peer.py", import.meta.url).pathname;
-  try {
-    const args = [script, "--only", name, "--plain"];
-    const r = new Deno.Command("python3", { args }).outputSync();
-    if (!r.success) return undefined;
-    const [median, best] = new TextDecoder().decode(r.stdout).trim().split(" ").map(Number);
-    return { median, best };
-  } catch {
-    return undefined;
-  }
-}
+type Rate = MedianBest;
 
 /** GFLOP/s per peer for one shape, peers interleaved over rounds. */
 async function measure(s: Shape): Promise<(Rate | undefined)[]> {
@@ -209,7 +196,7 @@ if (Deno.args.includes("--table")) {
   for (const s of SHAPES) {
     if (only >= 0 && s.name !== Deno.args[only + 1]) continue;
     const g = await measure(s);
-    if (torch) g.push(torchGflops(s.name));
+    if (torch) g.push(torchPeer("torch_peer.py", s.name));
     const cells = g.map((v) =>
       v === undefined || Number.isNaN(v.median)
         ? "–"

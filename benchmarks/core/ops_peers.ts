@@ -25,6 +25,7 @@ import {
   setBackend,
   type Tensor,
 } from "../../mod.ts";
+import { type MedianBest, torchPeer } from "./_torch.ts";
 
 type Run = () => Promise<void>;
 interface Peer {
@@ -201,20 +202,7 @@ const tfjs: Peer = {
 
 export const PEERS: Peer[] = [paperlab, tfjs];
 
-type Times = { median: number; best: number };
-
-function torchMs(name: string): Times | undefined {
-  const script = new URL("./torch_ops_peer.py", import.meta.url).pathname;
-  try {
-    const r = new Deno.Command("python3", { args: [script, "--only", name, "--plain"] })
-      .outputSync();
-    if (!r.success) return undefined;
-    const [median, best] = new TextDecoder().decode(r.stdout).trim().split(" ").map(Number);
-    return { median, best };
-  } catch {
-    return undefined;
-  }
-}
+type Times = MedianBest;
 
 async function measure(w: string, peers: Peer[]): Promise<(Times | undefined)[]> {
   const runs = peers.map((p) => p.setup(w));
@@ -263,7 +251,7 @@ if (Deno.args.includes("--table")) {
     const t = await measure(w, peers);
     const cells = t.map((v) => v ? `${v.median.toFixed(2)} / ${v.best.toFixed(2)}` : "–");
     if (torch) {
-      const pt = torchMs(w);
+      const pt = torchPeer("torch_ops_peer.py", w);
       cells.push(pt ? `${pt.median.toFixed(2)} / ${pt.best.toFixed(2)}` : "–");
       cells.push(pt && t[0] ? `${(t[0].median / pt.median).toFixed(1)}x` : "–");
     }

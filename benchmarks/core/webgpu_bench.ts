@@ -12,18 +12,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
-import { defaultDevice, init as jaxInit, numpy as jnp } from "@jax-js/jax";
-import { nn as jnn } from "@jax-js/jax";
-import {
-  F,
-  getBackend,
-  keep,
-  manualSeed,
-  randn,
-  scope,
-  setBackend,
-  type Tensor,
-} from "../../mod.ts";
+import { defaultDevice, init as jaxInit, nn as jnn, numpy as jnp } from "@jax-js/jax";
+import { withoutFusedKernels } from "../../core/ops/fused.ts";
+import { F, keep, manualSeed, randn, scope, setBackend, type Tensor } from "../../mod.ts";
 
 const SIZES = [256, 512, 1024];
 
@@ -76,18 +67,6 @@ for (const n of SIZES) {
   }
 }
 
-/** Runs f with the backend's fused kernels hidden, so the op is composed from primitives. */
-function composed<T>(f: () => T): T {
-  const be = getBackend() as unknown as Record<string, unknown>;
-  const saved = { softmax: be.softmax, layerNorm: be.layerNorm };
-  Object.assign(be, { softmax: undefined, layerNorm: undefined });
-  try {
-    return f();
-  } finally {
-    Object.assign(be, saved);
-  }
-}
-
 /** A bench of one forward op: compute, read back, free. */
 function opBench(f: () => Tensor): () => Promise<void> {
   return async () => {
@@ -101,7 +80,7 @@ function opBench(f: () => Tensor): () => Promise<void> {
   const group = "softmax [256,1024]";
   const x = keep(randn([256, 1024]));
   const fused = opBench(() => F.softmax(x, -1));
-  const comp = () => composed(() => opBench(() => F.softmax(x, -1))());
+  const comp = () => withoutFusedKernels(() => opBench(() => F.softmax(x, -1))());
   await fused();
   await comp();
   Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
@@ -135,7 +114,7 @@ function opBench(f: () => Tensor): () => Promise<void> {
   const x = keep(randn([2048, 256])), w = keep(randn([256])), b = keep(randn([256]));
   const f = () => F.layerNorm(x, [256], { weight: w, bias: b });
   const fused = opBench(f);
-  const comp = () => composed(() => opBench(f)());
+  const comp = () => withoutFusedKernels(() => opBench(f)());
   await fused();
   await comp();
   Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);

@@ -6,6 +6,7 @@
  * backend declines), and the caller composes the op from primitives instead.
  */
 import { isGradEnabled, record } from "../autograd.ts";
+import { getBackend } from "../backend.ts";
 import { fromBuf, type Tensor } from "../tensor.ts";
 
 /** softmax(x) or logSoftmax(x) over the last dim. */
@@ -73,4 +74,24 @@ export function fusedLayerNorm(
   });
   if (!out.requiresGrad) stats.dispose();
   return out;
+}
+
+/**
+ * Runs `f` with the current backend's fused kernels (softmax, layerNorm, adamStep) hidden, so
+ * the ops inside compose primitives: for tests and benchmarks that set the two side by side.
+ */
+export function withoutFusedKernels<T>(f: () => T): T {
+  const be = getBackend() as unknown as Record<string, unknown>;
+  const names = ["softmax", "layerNorm", "adamStep"];
+  const saved = names.map((n) => Object.getOwnPropertyDescriptor(be, n));
+  for (const n of names) be[n] = undefined;
+  try {
+    return f();
+  } finally {
+    names.forEach((n, i) => {
+      const d = saved[i];
+      if (d) Object.defineProperty(be, n, d);
+      else delete be[n];
+    });
+  }
 }

@@ -6,6 +6,7 @@
  *   m = lerp(m, g, 1 - β1);  v = β2 v + (1 - β2) g²;  v̂max = max(v̂max, v) (amsgrad)
  *   θ = θ - (γ / (1 - β1^t)) m / (sqrt(v or v̂max) / sqrt(1 - β2^t) + ε)
  */
+import type { AdamStepConstants } from "../backend.ts";
 import { fromBuf, type Tensor } from "../tensor.ts";
 import { effectiveGrad, lerp, Optimizer, type ParamGroup, type Params } from "./optimizer.ts";
 
@@ -64,17 +65,19 @@ export class Adam extends Optimizer {
       }
       const t = (s.step as number) + 1;
       s.step = t;
-      if (!amsgrad && fusedStep(p, s, group, t)) continue;
+      const m = s.expAvg as Tensor, v = s.expAvgSq as Tensor;
+      const stepSize = lr / (1 - beta1 ** t);
+      const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
+      const decoupled = decoupledWeightDecay;
+      const o = { lr, beta1, beta2, eps, weightDecay, decoupled, maximize, stepSize, bc2Sqrt };
+      if (!amsgrad && fusedStep(p, m, v, o)) continue;
       let g: Tensor;
       if (decoupledWeightDecay) {
         if (weightDecay !== 0) p.assign(p.mul(1 - lr * weightDecay));
         g = effectiveGrad(p, maximize, 0);
       } else g = effectiveGrad(p, maximize, weightDecay);
-      const m = s.expAvg as Tensor, v = s.expAvgSq as Tensor;
       m.assign(lerp(m, g, 1 - beta1));
       v.assign(v.mul(beta2).add(g.mul(g).mul(1 - beta2)));
-      const stepSize = lr / (1 - beta1 ** t);
-      const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
       let second = v;
       if (amsgrad) {
         const vmax = s.maxExpAvgSq as Tensor;
@@ -91,27 +94,10 @@ export class Adam extends Optimizer {
  * The update as one backend kernel (Backend.adamStep) where the backend has it: the same
  * float32 operations in the same order as updateGroup's ops, in one pass instead of ten.
  */
-function fusedStep(
-  p: Tensor,
-  s: Record<string, unknown>,
-  group: ParamGroup,
-  t: number,
-): boolean {
+function fusedStep(p: Tensor, m: Tensor, v: Tensor, o: AdamStepConstants): boolean {
   const be = p._backend, g = p.grad!;
-  const m = s.expAvg as Tensor, v = s.expAvgSq as Tensor;
   if (!be.adamStep || p.dtype !== "float32" || g.dtype !== "float32") return false;
-  const [beta1, beta2] = group.betas as [number, number];
-  const r = be.adamStep(p._buf, g._buf, m._buf, v._buf, p.numel, {
-    lr: group.lr,
-    beta1,
-    beta2,
-    eps: group.eps,
-    weightDecay: group.weightDecay,
-    decoupled: group.decoupledWeightDecay,
-    maximize: group.maximize,
-    stepSize: group.lr / (1 - beta1 ** t),
-    bc2Sqrt: Math.sqrt(1 - beta2 ** t),
-  });
+  const r = be.adamStep(p._buf, g._buf, m._buf, v._buf, p.numel, o);
   if (!r) return false;
   p.assign(fromBuf(be, r.param, p.shape, "float32"));
   m.assign(fromBuf(be, r.expAvg, m.shape, "float32"));

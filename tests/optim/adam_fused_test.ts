@@ -6,6 +6,7 @@
  */
 import { ok as assert } from "node:assert/strict";
 import { getBackend } from "../../core/backend.ts";
+import { withoutFusedKernels } from "../../core/ops/fused.ts";
 import { optim, type Tensor, tensor } from "../../mod.ts";
 
 function values(n: number, seed: number): Float32Array {
@@ -17,34 +18,29 @@ function values(n: number, seed: number): Float32Array {
   return a;
 }
 
-async function run(
-  make: (p: Tensor[]) => optim.Adam,
-  fused: boolean,
-): Promise<Float32Array[]> {
-  const be = getBackend() as unknown as Record<string, unknown>;
-  const saved = be.adamStep;
-  if (!fused) be.adamStep = undefined;
-  try {
-    const ps = [tensor(values(37, 1), { shape: [37] }), tensor(values(12, 2), { shape: [3, 4] })];
-    for (const p of ps) p.requiresGrad_();
-    const opt = make(ps);
+/** Five steps with fused kernels or without; the parameters and both moments after them. */
+async function run(make: (p: Tensor[]) => optim.Adam, fused: boolean): Promise<Float32Array[]> {
+  const ps = [tensor(values(37, 1), { shape: [37] }), tensor(values(12, 2), { shape: [3, 4] })];
+  for (const p of ps) p.requiresGrad_();
+  const opt = make(ps);
+  const steps = () => {
     for (let step = 0; step < 5; step++) {
       ps.forEach((p, i) =>
         p.grad = tensor(values(p.numel, 10 * step + i + 3), { shape: [...p.shape] })
       );
       opt.step();
     }
-    const out: Float32Array[] = [];
-    for (const p of ps) {
-      out.push(await p.data() as Float32Array);
-      const s = opt.state.get(p)!;
-      out.push(await (s.expAvg as Tensor).data() as Float32Array);
-      out.push(await (s.expAvgSq as Tensor).data() as Float32Array);
+  };
+  if (fused) steps();
+  else withoutFusedKernels(steps);
+  const out: Float32Array[] = [];
+  for (const p of ps) {
+    const s = opt.state.get(p)!;
+    for (const t of [p, s.expAvg as Tensor, s.expAvgSq as Tensor]) {
+      out.push(await t.data() as Float32Array);
     }
-    return out;
-  } finally {
-    be.adamStep = saved;
   }
+  return out;
 }
 
 const CASES: [string, (p: Tensor[]) => optim.Adam][] = [

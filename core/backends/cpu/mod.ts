@@ -15,7 +15,7 @@ import { bitsAt, wordsToNormal, wordToUniform } from "../../random.ts";
 import { stridesOf } from "../../shape.ts";
 import { binaryKernel, stridedCopy, stridedWrite, unaryKernel } from "./elementwise.ts";
 import { matmulKernel } from "./matmul.ts";
-import { expLike, layerNormRows, rowKernelsAvailable, softmaxRows } from "./wasm/rows.ts";
+import { expLike, layerNormRows, softmaxRows } from "./wasm/rows.ts";
 
 const arr = (b: Buf) => b as TypedArray;
 
@@ -159,27 +159,15 @@ class ArrayPool {
     list.push(a);
     this.#bytes += a.byteLength;
   }
-
-  /** Bytes held for reuse. */
-  get bytes(): number {
-    return this.#bytes;
-  }
 }
 
 export class CpuBackend implements Backend {
   readonly name = "cpu";
   readonly deviceInfo = `cpu (${navigator.hardwareConcurrency} cores)`;
-  readonly pool = new ArrayPool();
-
-  constructor() {
-    if (!rowKernelsAvailable()) {
-      // No Wasm SIMD here: leave softmax and layerNorm to their compositions of primitives.
-      Object.assign(this, { softmax: undefined, layerNorm: undefined });
-    }
-  }
+  readonly #pool = new ArrayPool();
 
   upload(data: TypedArray, dtype: DType): Buf {
-    const out = this.pool.take(dtype, data.length);
+    const out = this.#pool.take(dtype, data.length);
     out.set(data);
     return out;
   }
@@ -188,13 +176,13 @@ export class CpuBackend implements Backend {
   }
   free(buf: Buf): void {
     // Large arrays are kept for reuse; the rest go to the garbage collector.
-    this.pool.give(arr(buf));
+    this.#pool.give(arr(buf));
   }
   full(size: number, dtype: DType, value: number): Buf {
-    return this.pool.take(dtype, size).fill(value);
+    return this.#pool.take(dtype, size).fill(value);
   }
   arange(size: number, start: number, step: number, dtype: DType): Buf {
-    const out = this.pool.take(dtype, size);
+    const out = this.#pool.take(dtype, size);
     for (let i = 0; i < size; i++) out[i] = start + i * step;
     return out;
   }
@@ -226,7 +214,7 @@ export class CpuBackend implements Backend {
   }
   cast(x: Buf, _from: DType, to: DType, size: number): Buf {
     const src = arr(x);
-    const out = this.pool.take(to, size);
+    const out = this.#pool.take(to, size);
     if (to === "bool") { for (let i = 0; i < size; i++) out[i] = src[i] !== 0 ? 1 : 0; }
     else if (to === "int32") { for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]); }
     else out.set(src.subarray(0, size));
@@ -234,7 +222,7 @@ export class CpuBackend implements Backend {
   }
   unary(op: UnaryOp, x: Buf, dtype: DType, size: number): Buf {
     const boolOut = op === "isnan" || op === "isinf" || op === "logicalNot";
-    const out = this.pool.take(boolOut ? "bool" : dtype, size);
+    const out = this.#pool.take(boolOut ? "bool" : dtype, size);
     // exp and sigmoid: the Wasm SIMD polynomial (7x faster than Math.exp here; copies included).
     if ((op === "exp" || op === "sigmoid") && dtype === "float32" && size >= 64) {
       if (expLike(op, arr(x) as Float32Array, out as Float32Array, size)) return out;
@@ -255,7 +243,7 @@ export class CpuBackend implements Backend {
     const outDtype: DType = cmp.includes(op) ? "bool" : op === "div" ? "float32" : dtype;
     let n = 1;
     for (const s of outShape) n *= s;
-    const out = this.pool.take(outDtype, n);
+    const out = this.#pool.take(outDtype, n);
     binaryKernel(op, dtype)(arr(a), arr(b), out, outShape, aStrides, bStrides);
     return out;
   }
@@ -271,7 +259,7 @@ export class CpuBackend implements Backend {
   ): Buf {
     let n = 1;
     for (const s of outShape) n *= s;
-    const out = this.pool.take(dtype, n);
+    const out = this.#pool.take(dtype, n);
     const c = arr(cond), A = arr(a), B = arr(b);
     const nd = outShape.length;
     const idx = new Array(nd).fill(0);
@@ -296,7 +284,7 @@ export class CpuBackend implements Backend {
     const outShape = shape.filter((_, i) => !axes.includes(i));
     let outN = 1;
     for (const s of outShape) outN *= s;
-    const out = this.pool.take(dtype, outN);
+    const out = this.#pool.take(dtype, outN);
     const groups = coalesce(shape, axes);
     const reds = groups.filter((g) => g.red).length;
     if (reds <= 1) {
@@ -350,7 +338,7 @@ export class CpuBackend implements Backend {
   scan(op: "cumsum" | "cumprod", x: Buf, dtype: DType, shape: number[], axis: number): Buf {
     const [outer, r, inner] = around(shape, axis);
     const X = arr(x);
-    const out = this.pool.take(dtype, X.length);
+    const out = this.#pool.take(dtype, X.length);
     const acc = new Float64Array(inner);
     for (let o = 0; o < outer; o++) {
       acc.fill(op === "cumsum" ? 0 : 1);
@@ -402,7 +390,7 @@ export class CpuBackend implements Backend {
     aBatchStride: number,
     bBatchStride: number,
   ): Buf {
-    const out = this.pool.take("float32", batch * m * n) as Float32Array;
+    const out = this.#pool.take("float32", batch * m * n) as Float32Array;
     matmulKernel(
       arr(a) as Float32Array,
       arr(b) as Float32Array,
@@ -421,7 +409,7 @@ export class CpuBackend implements Backend {
   strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf {
     let n = 1;
     for (const s of shape) n *= s;
-    const out = this.pool.take(dtype, n);
+    const out = this.#pool.take(dtype, n);
     stridedCopy(arr(x), out, shape, strides, offset);
     return out;
   }
@@ -434,15 +422,17 @@ export class CpuBackend implements Backend {
     strides: number[],
     offset: number,
   ): Buf {
-    const out = this.pool.take(dtype, size);
+    const out = this.#pool.take(dtype, size);
     out.set(arr(base).subarray(0, size));
     stridedWrite(out, arr(src), shape, strides, offset);
     return out;
   }
   softmax(x: Buf, rows: number, cols: number, log: boolean): Buf | null {
-    const out = this.pool.take("float32", rows * cols) as Float32Array;
-    // false: a row too long for the kernels' memory; the op is then composed instead
-    return softmaxRows(arr(x) as Float32Array, out, rows, cols, log) ? out : null;
+    const out = this.#pool.take("float32", rows * cols) as Float32Array;
+    if (softmaxRows(arr(x) as Float32Array, out, rows, cols, log)) return out;
+    // No Wasm SIMD here, or a row too long for the kernels' memory: the op is composed.
+    this.#pool.give(out);
+    return null;
   }
   layerNorm(
     x: Buf,
@@ -452,13 +442,14 @@ export class CpuBackend implements Backend {
     weight: Buf | null,
     bias: Buf | null,
   ): { y: Buf; stats: Buf } | null {
-    const y = this.pool.take("float32", rows * cols) as Float32Array;
-    const stats = this.pool.take("float32", 2 * rows) as Float32Array;
+    const y = this.#pool.take("float32", rows * cols) as Float32Array;
+    const stats = this.#pool.take("float32", 2 * rows) as Float32Array;
     const w = weight ? arr(weight) as Float32Array : null;
     const b = bias ? arr(bias) as Float32Array : null;
-    return layerNormRows(arr(x) as Float32Array, y, rows, cols, eps, w, b, stats)
-      ? { y, stats }
-      : null;
+    if (layerNormRows(arr(x) as Float32Array, y, rows, cols, eps, w, b, stats)) return { y, stats };
+    this.#pool.give(y); // declined as softmax above
+    this.#pool.give(stats);
+    return null;
   }
   adamStep(
     param: Buf,
@@ -469,8 +460,8 @@ export class CpuBackend implements Backend {
     o: AdamStepConstants,
   ): { param: Buf; expAvg: Buf; expAvgSq: Buf } {
     const P = arr(param), G = arr(grad), M = arr(expAvg), V = arr(expAvgSq);
-    const np = this.pool.take("float32", n), nm = this.pool.take("float32", n);
-    const nv = this.pool.take("float32", n);
+    const np = this.#pool.take("float32", n), nm = this.#pool.take("float32", n);
+    const nv = this.#pool.take("float32", n);
     // Every step rounds to float32 where the composed ops would (scalars are float32 tensors
     // there), so the fused update gives the same bits as adam.ts's tensor ops.
     const f = Math.fround;
@@ -497,7 +488,7 @@ export class CpuBackend implements Backend {
     const X = arr(x), I = arr(idx);
     const xs = stridesOf(xShape);
     const n = I.length;
-    const out = this.pool.take(dtype, n);
+    const out = this.#pool.take(dtype, n);
     const nd = idxShape.length;
     const pos = new Array(nd).fill(0);
     let base = 0; // offset of pos in x, without the dim term
@@ -529,7 +520,7 @@ export class CpuBackend implements Backend {
     srcShape: number[],
     mode: "assign" | "add",
   ): Buf {
-    const out = this.pool.take(dtype, arr(base).length);
+    const out = this.#pool.take(dtype, arr(base).length);
     out.set(arr(base));
     const I = arr(idx), S = arr(src);
     const bs = stridesOf(baseShape), ss = stridesOf(srcShape);

@@ -210,27 +210,13 @@ export class Fn {
   f32x4Div(): this {
     return this.simd(0xe7);
   }
-  /** IEEE min/max: NaN in either lane gives NaN. */
-  f32x4Min(): this {
-    return this.simd(0xe8);
-  }
-  f32x4Max(): this {
-    return this.simd(0xe9);
-  }
-  f32x4Abs(): this {
-    return this.simd(0xe0);
-  }
   f32x4Neg(): this {
     return this.simd(0xe1);
   }
-  f32x4Sqrt(): this {
-    return this.simd(0xe3);
-  }
-  /** Round to nearest, ties to even. */
-  f32x4Nearest(): this {
-    return this.simd(0x6a);
-  }
-  /** Pseudo-min/max: b < a ? b : a and a < b ? b : a (one instruction on x86, unlike min). */
+  /**
+   * Pseudo-min/max: b < a ? b : a and a < b ? b : a (one instruction on x86, where IEEE
+   * min/max take about eight); a NaN in `a` is kept.
+   */
   f32x4Pmin(): this {
     return this.simd(0xea);
   }
@@ -242,10 +228,6 @@ export class Fn {
   }
   f32x4Gt(): this {
     return this.simd(0x44);
-  }
-  /** Float lanes to int lanes, saturating (NaN gives 0). */
-  i32x4TruncSatF32x4S(): this {
-    return this.simd(0xf8);
   }
   i32x4Add(): this {
     return this.simd(0xae);

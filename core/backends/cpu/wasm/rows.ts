@@ -254,10 +254,34 @@ export function rowKernelsAvailable(): boolean {
   return !!init();
 }
 
-const EXP_LO = LO, EXP_HI = HI;
 /** e^x in JavaScript with the SIMD kernel's range rules (for the 0-3 values of a tail). */
 function expTail(x: number): number {
-  return x < EXP_LO ? 0 : x > EXP_HI ? Infinity : Math.exp(x);
+  return x < LO ? 0 : x > HI ? Infinity : Math.exp(x);
+}
+
+/** Rows per block: a block (about 1 MiB) is copied in, computed in place and copied out. */
+const blockRows = (rows: number, cols: number) =>
+  Math.max(1, Math.min(rows, Math.floor(262144 / Math.max(cols, 1))));
+
+/**
+ * Copies `src`'s rows into the heap a block at a time, calls row(off, r) for each (off: the
+ * row's first float in the heap, r: its index in src), and copies the block out to `dst`.
+ */
+function inBlocks(
+  s: NonNullable<ReturnType<typeof init>>,
+  src: Float32Array,
+  dst: Float32Array,
+  rows: number,
+  cols: number,
+  row: (off: number, r: number) => void,
+): void {
+  const block = blockRows(rows, cols);
+  for (let r0 = 0; r0 < rows; r0 += block) {
+    const r1 = Math.min(rows, r0 + block);
+    s.heap.set(src.subarray(r0 * cols, r1 * cols), 0);
+    for (let r = r0; r < r1; r++) row((r - r0) * cols, r);
+    dst.set(s.heap.subarray(0, (r1 - r0) * cols), r0 * cols);
+  }
 }
 
 /**
@@ -271,37 +295,29 @@ export function softmaxRows(
   cols: number,
   log: boolean,
 ): boolean {
-  // Rows are copied in a block at a time (about 1 MiB), computed in place, copied out.
-  const block = Math.max(1, Math.min(rows, Math.floor(262144 / Math.max(cols, 1))));
-  const s = withRoom(block * cols + cols);
+  const s = withRoom(blockRows(rows, cols) * cols + cols);
   if (!s) return false;
-  const { k } = s;
+  const { k, heap } = s;
   const n4 = cols & ~3;
-  const scratch = block * cols * 4; // logSoftmax's exponentials (only their sum is kept)
-  for (let r0 = 0; r0 < rows; r0 += block) {
-    const r1 = Math.min(rows, r0 + block);
-    const heap = s.heap;
-    heap.set(src.subarray(r0 * cols, r1 * cols), 0);
-    for (let r = 0; r < r1 - r0; r++) {
-      const off = r * cols, p = off * 4;
-      let m = n4 ? k.max4(p, n4) : -Infinity;
-      for (let j = n4; j < cols; j++) if (heap[off + j] > m) m = heap[off + j];
-      // A row of -Infinity (all masked) gives NaN, as in PyTorch.
-      let sum = n4 ? k.expShift(p, log ? scratch : p, n4, m) : 0;
-      if (log) {
-        for (let j = n4; j < cols; j++) sum += expTail(heap[off + j] - m);
-        const ls = Math.fround(Math.log(sum));
-        if (n4) k.affine(p, p, n4, m, 1, -ls);
-        for (let j = n4; j < cols; j++) heap[off + j] = Math.fround(heap[off + j] - m) - ls;
-      } else {
-        for (let j = n4; j < cols; j++) sum += heap[off + j] = expTail(heap[off + j] - m);
-        const inv = 1 / sum;
-        if (n4) k.affine(p, p, n4, 0, inv, 0);
-        for (let j = n4; j < cols; j++) heap[off + j] *= inv;
-      }
+  const scratch = blockRows(rows, cols) * cols * 4; // logSoftmax's exponentials (only summed)
+  inBlocks(s, src, dst, rows, cols, (off) => {
+    const p = off * 4;
+    let m = n4 ? k.max4(p, n4) : -Infinity;
+    for (let j = n4; j < cols; j++) if (heap[off + j] > m) m = heap[off + j];
+    // A row of -Infinity (all masked) gives NaN, as in PyTorch.
+    let sum = n4 ? k.expShift(p, log ? scratch : p, n4, m) : 0;
+    if (log) {
+      for (let j = n4; j < cols; j++) sum += expTail(heap[off + j] - m);
+      const ls = Math.fround(Math.log(sum));
+      if (n4) k.affine(p, p, n4, m, 1, -ls);
+      for (let j = n4; j < cols; j++) heap[off + j] = Math.fround(heap[off + j] - m) - ls;
+    } else {
+      for (let j = n4; j < cols; j++) sum += heap[off + j] = expTail(heap[off + j] - m);
+      const inv = 1 / sum;
+      if (n4) k.affine(p, p, n4, 0, inv, 0);
+      for (let j = n4; j < cols; j++) heap[off + j] *= inv;
     }
-    dst.set(heap.subarray(0, (r1 - r0) * cols), r0 * cols);
-  }
+  });
   return true;
 }
 
@@ -321,40 +337,30 @@ export function layerNormRows(
   b: Float32Array | null,
   stats: Float32Array,
 ): boolean {
-  const block = Math.max(1, Math.min(rows, Math.floor(262144 / Math.max(cols, 1))));
-  const s = withRoom(block * cols + 2 * cols);
+  const wOff = blockRows(rows, cols) * cols, bOff = wOff + cols; // w and b after the rows
+  const s = withRoom(bOff + cols);
   if (!s) return false;
-  const { k } = s;
+  const { k, heap } = s;
   const n4 = cols & ~3;
-  const wOff = block * cols, bOff = wOff + cols; // w and b after the rows
-  {
-    const heap = s.heap;
-    if (w) heap.set(w.subarray(0, cols), wOff);
-    else heap.fill(1, wOff, wOff + cols);
-    if (b) heap.set(b.subarray(0, cols), bOff);
-    else heap.fill(0, bOff, bOff + cols);
-  }
-  for (let r0 = 0; r0 < rows; r0 += block) {
-    const r1 = Math.min(rows, r0 + block);
-    const heap = s.heap;
-    heap.set(src.subarray(r0 * cols, r1 * cols), 0);
-    for (let r = 0; r < r1 - r0; r++) {
-      const off = r * cols, p = off * 4;
-      let sum = n4 ? k.sum4(p, n4) : 0;
-      for (let j = n4; j < cols; j++) sum += heap[off + j];
-      const mean = sum / cols;
-      let sq = n4 ? k.sqDev(p, n4, mean) : 0;
-      for (let j = n4; j < cols; j++) sq += (heap[off + j] - mean) ** 2;
-      const rstd = 1 / Math.sqrt(sq / cols + eps);
-      if (n4) k.norm(p, p, n4, mean, rstd, wOff * 4, bOff * 4);
-      for (let j = n4; j < cols; j++) {
-        heap[off + j] = (heap[off + j] - mean) * rstd * heap[wOff + j] + heap[bOff + j];
-      }
-      stats[2 * (r0 + r)] = mean;
-      stats[2 * (r0 + r) + 1] = rstd;
+  if (w) heap.set(w.subarray(0, cols), wOff);
+  else heap.fill(1, wOff, wOff + cols);
+  if (b) heap.set(b.subarray(0, cols), bOff);
+  else heap.fill(0, bOff, bOff + cols);
+  inBlocks(s, src, dst, rows, cols, (off, r) => {
+    const p = off * 4;
+    let sum = n4 ? k.sum4(p, n4) : 0;
+    for (let j = n4; j < cols; j++) sum += heap[off + j];
+    const mean = sum / cols;
+    let sq = n4 ? k.sqDev(p, n4, mean) : 0;
+    for (let j = n4; j < cols; j++) sq += (heap[off + j] - mean) ** 2;
+    const rstd = 1 / Math.sqrt(sq / cols + eps);
+    if (n4) k.norm(p, p, n4, mean, rstd, wOff * 4, bOff * 4);
+    for (let j = n4; j < cols; j++) {
+      heap[off + j] = (heap[off + j] - mean) * rstd * heap[wOff + j] + heap[bOff + j];
     }
-    dst.set(heap.subarray(0, (r1 - r0) * cols), r0 * cols);
-  }
+    stats[2 * r] = mean;
+    stats[2 * r + 1] = rstd;
+  });
   return true;
 }
 
@@ -368,10 +374,9 @@ export function expLike(
   const chunk = 262144;
   const s = withRoom(Math.min(n, chunk) + 4);
   if (!s) return false;
-  const fn = op === "exp" ? s.k.exp : s.k.sigmoid;
+  const fn = op === "exp" ? s.k.exp : s.k.sigmoid, heap = s.heap;
   for (let i0 = 0; i0 < n; i0 += chunk) {
     const len = Math.min(chunk, n - i0), len4 = (len + 3) & ~3;
-    const heap = s.heap;
     heap.set(src.subarray(i0, i0 + len), 0);
     fn(0, 0, len4); // the padding lanes hold old values; their results are not copied out
     dst.set(heap.subarray(0, len), i0);

@@ -5,41 +5,34 @@
  * once, where the composed ops take five (softmax) to nine (layerNorm) passes and launches.
  */
 import { fbits, type Gpu, type GpuBuf } from "../device.ts";
+import { opCode } from "./reduce.ts";
 import { PRELUDE } from "./wgsl.ts";
 
 const FWG = 256;
 /** Longest row the kernels take: llvmpipe ends an invocation's loops after 65,535 steps. */
 export const FUSED_MAX_COLS = FWG * 16384;
 
+/** A workgroup tree reduction `name(v, lid)` combining pairs with `comb`. */
+const tree = (name: string, comb: string) =>
+  `fn ${name}(v: f32, lid: u32) -> f32 {
+  sh[lid] = v;
+  workgroupBarrier();
+  for (var s = ${FWG / 2}u + zero(); s > 0u; s >>= 1u) {
+    if (lid < s) { sh[lid] = ${comb}; }
+    workgroupBarrier();
+  }
+  let r = sh[0];
+  workgroupBarrier();
+  return r;
+}`;
+
 const HEAD = (bindings: string) =>
   PRELUDE + bindings + `
 var<workgroup> sh: array<f32, ${FWG}>;
-fn cmax(a: f32, b: f32) -> f32 {
-  if (is_nan(a)) { return a; } if (is_nan(b)) { return b; } return select(b, a, a > b);
-}
+${opCode("max", "f32").fn}
 // Tree reductions over sh; every thread returns the result.
-fn treeMax(v: f32, lid: u32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var s = ${FWG / 2}u + zero(); s > 0u; s >>= 1u) {
-    if (lid < s) { sh[lid] = cmax(sh[lid], sh[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = sh[0];
-  workgroupBarrier();
-  return r;
-}
-fn treeSum(v: f32, lid: u32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var s = ${FWG / 2}u + zero(); s > 0u; s >>= 1u) {
-    if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = sh[0];
-  workgroupBarrier();
-  return r;
-}
+${tree("treeMax", "comb(sh[lid], sh[lid + s])")}
+${tree("treeSum", "sh[lid] + sh[lid + s]")}
 @compute @workgroup_size(${FWG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -66,7 +59,7 @@ export function softmaxRows(
 `) + `
   // rows = pu(0) = the number of workgroups, so every thread reaches every barrier.
   var m = -bitcast<f32>(0x7f800000u);
-  for (var j = lid; j < n; j += ${FWG}u) { m = cmax(m, X[base + j]); }
+  for (var j = lid; j < n; j += ${FWG}u) { m = comb(m, X[base + j]); }
   m = treeMax(m, lid);
   // A NaN, a +Infinity or an all -Infinity row is NaN throughout (as PyTorch).
   if (is_nan(m) || is_inf(m)) {

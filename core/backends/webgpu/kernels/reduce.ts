@@ -42,8 +42,8 @@ function coalesceAxes(shape: number[], axes: number[]): { size: number; red: boo
   return gs;
 }
 
-/** Identity and combine of an op in WGSL, NaN-propagating for float max/min. */
-function opCode(op: ReduceOp, t: string): { init: string; fn: string } {
+/** Identity and combine (`fn comb`) of an op in WGSL, NaN-propagating for float max/min. */
+export function opCode(op: ReduceOp, t: string): { init: string; fn: string } {
   const big = t === "f32"
     ? "bitcast<f32>(0x7f800000u)"
     : t === "i32"
