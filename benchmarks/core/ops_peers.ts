@@ -47,12 +47,17 @@ export const WORKLOADS = [
 await setBackend("cpu");
 manualSeed(0);
 
-/** A forward-only op on kept inputs: the result is read back and freed. */
+/**
+ * A forward-only op on kept inputs: its first value is read back (which waits for the op, as
+ * PyTorch's timing waits for its op: neither copies the whole result out) and it is freed.
+ */
 function forward(inputs: Tensor[], f: (...x: Tensor[]) => Tensor): Run {
   const kept = inputs.map((x) => keep(x));
   return async () => {
     const y = scope(() => f(...kept));
-    await y.data();
+    const first = y.reshape([-1]).narrow(0, 0, 1);
+    await first.data();
+    first.dispose();
     y.dispose();
   };
 }

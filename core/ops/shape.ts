@@ -77,8 +77,15 @@ export function permute(x: Tensor, dims: number[]): Tensor {
   const d = dims.map((v) => normDim("permute", v, x.ndim));
   if (new Set(d).size !== d.length) throw new Error(`permute: repeated dim in ${fmtShape(dims)}`);
   if (d.every((v, i) => v === i)) return x;
-  const st = stridesOf(x.shape);
-  return asStrided(x, d.map((i) => x.shape[i]), d.map((i) => st[i]));
+  live("permute", x);
+  const st = stridesOf(x.shape), shape = d.map((i) => x.shape[i]);
+  const buf = x._backend.strided(x._buf, x.dtype, shape, d.map((i) => st[i]), 0);
+  const out = fromBuf(x._backend, buf, shape, x.dtype);
+  // The gradient is the inverse permutation: one strided read (asStrided's general backward
+  // would write g into a zero tensor).
+  const inv = new Array<number>(d.length);
+  d.forEach((v, i) => inv[v] = i);
+  return record(out, "permute", [x], (g) => [permute(g, inv)]);
 }
 
 export function transpose(x: Tensor, d0: number, d1: number): Tensor {

@@ -20,7 +20,12 @@ function values(n: number, seed: number): Float32Array {
 
 /** Five steps with fused kernels or without; the parameters and both moments after them. */
 async function run(make: (p: Tensor[]) => optim.Adam, fused: boolean): Promise<Float32Array[]> {
-  const ps = [tensor(values(37, 1), { shape: [37] }), tensor(values(12, 2), { shape: [3, 4] })];
+  // 1,029 values: the Wasm SIMD update (arrays in the heap), with a partial last vector.
+  const ps = [
+    tensor(values(37, 1), { shape: [37] }),
+    tensor(values(12, 2), { shape: [3, 4] }),
+    tensor(values(1029, 3), { shape: [1029] }),
+  ];
   for (const p of ps) p.requiresGrad_();
   const opt = make(ps);
   const steps = () => {

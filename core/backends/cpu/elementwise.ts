@@ -4,6 +4,7 @@
  */
 import type { BinaryOp, UnaryOp } from "../../backend.ts";
 import type { DType, TypedArray } from "../../dtype.ts";
+import { wasmStridedCopy } from "./wasm/elementwise.ts";
 
 /** erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit). */
 export function erf(x: number): number {
@@ -215,29 +216,61 @@ export function binaryKernel(op: BinaryOp, dtype: DType): BinaryFn {
   return f;
 }
 
-/** Strided copy (gather) without a callback per element in the inner loop. */
+/**
+ * Drops size-1 dims and merges each dim into the next where the view steps through them as
+ * one (stride[d] = stride[d+1] * shape[d+1]), so inner loops run as long as they can.
+ */
+function coalesceView(shape: number[], strides: number[]): [number[], number[]] {
+  const sh: number[] = [], st: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = sh.length - 1;
+    if (last >= 0 && st[last] === strides[d] * shape[d]) {
+      sh[last] *= shape[d];
+      st[last] = strides[d];
+    } else {
+      sh.push(shape[d]);
+      st.push(strides[d]);
+    }
+  }
+  return [sh, st];
+}
+
+/** Contiguous runs at least this long are moved with TypedArray.set (a memcpy). */
+const SET_RUN = 48;
+
+/** Strided copy (gather): out[flat] = x[view position]. */
 export function stridedCopy(
   x: TypedArray,
   out: TypedArray,
-  shape: number[],
-  strides: number[],
+  shape0: number[],
+  strides0: number[],
   offset: number,
 ): void {
-  const nd = shape.length;
   let n = 1;
-  for (const s of shape) n *= s;
+  for (const s of shape0) n *= s;
   if (n === 0) return;
+  const [shape, strides] = coalesceView(shape0, strides0);
+  const nd = shape.length;
   if (nd === 0) {
     out[0] = x[offset];
     return;
   }
+  if (
+    x.BYTES_PER_ELEMENT === 4 && out.BYTES_PER_ELEMENT === 4 &&
+    wasmStridedCopy(x as Float32Array, out as Float32Array, shape, strides, offset)
+  ) return;
   const inner = shape[nd - 1];
   const si = strides[nd - 1];
   const idx = new Array(nd).fill(0);
+  const memcpy = si === 1 && inner >= SET_RUN;
   let base = offset;
   for (let o = 0; o < n; o += inner) {
-    let p = base;
-    for (let j = 0; j < inner; j++, p += si) out[o + j] = x[p];
+    if (memcpy) out.set(x.subarray(base, base + inner), o);
+    else {
+      let p = base;
+      for (let j = 0; j < inner; j++, p += si) out[o + j] = x[p];
+    }
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]++;
       base += strides[d];
@@ -252,14 +285,15 @@ export function stridedCopy(
 export function stridedWrite(
   dst: TypedArray,
   src: TypedArray,
-  shape: number[],
-  strides: number[],
+  shape0: number[],
+  strides0: number[],
   offset: number,
 ): void {
-  const nd = shape.length;
   let n = 1;
-  for (const s of shape) n *= s;
+  for (const s of shape0) n *= s;
   if (n === 0) return;
+  const [shape, strides] = coalesceView(shape0, strides0);
+  const nd = shape.length;
   if (nd === 0) {
     dst[offset] = src[0];
     return;
@@ -267,10 +301,14 @@ export function stridedWrite(
   const inner = shape[nd - 1];
   const si = strides[nd - 1];
   const idx = new Array(nd).fill(0);
+  const memcpy = si === 1 && inner >= SET_RUN;
   let base = offset;
   for (let o = 0; o < n; o += inner) {
-    let p = base;
-    for (let j = 0; j < inner; j++, p += si) dst[p] = src[o + j];
+    if (memcpy) dst.set(src.subarray(o, o + inner), base);
+    else {
+      let p = base;
+      for (let j = 0; j < inner; j++, p += si) dst[p] = src[o + j];
+    }
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]++;
       base += strides[d];

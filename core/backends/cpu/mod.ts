@@ -16,6 +16,9 @@ import { stridesOf } from "../../shape.ts";
 import { binaryKernel, stridedCopy, stridedWrite, unaryKernel } from "./elementwise.ts";
 import { matmulKernel } from "./matmul.ts";
 import { expLike, layerNormRows, softmaxRows } from "./wasm/rows.ts";
+import { heapArray, heapGive } from "./wasm/memory.ts";
+import { wasmAdam, wasmBinary, wasmUnary } from "./wasm/elementwise.ts";
+import { matmulOutSlack } from "./wasm/mod.ts";
 
 const arr = (b: Buf) => b as TypedArray;
 
@@ -161,13 +164,32 @@ class ArrayPool {
   }
 }
 
+/** Arrays of at least this many values live in the Wasm heap (see #take). */
+const HEAP_MIN_VALUES = 1024;
+
 export class CpuBackend implements Backend {
   readonly name = "cpu";
   readonly deviceInfo = `cpu (${navigator.hardwareConcurrency} cores)`;
   readonly #pool = new ArrayPool();
 
+  /**
+   * An array for a kernel's output: large ones in the Wasm kernels' shared heap (read and
+   * written there in place by the Wasm kernels), the rest, or all where there is no shared
+   * heap, from the recycling pool.
+   */
+  #take(dtype: DType, n: number, slackBytes = 0): TypedArray {
+    if (n >= HEAP_MIN_VALUES) {
+      const a = heapArray(dtype, n, slackBytes);
+      if (a) return a;
+    }
+    return this.#pool.take(dtype, n);
+  }
+  #give(a: TypedArray): void {
+    if (!heapGive(a)) this.#pool.give(a);
+  }
+
   upload(data: TypedArray, dtype: DType): Buf {
-    const out = this.#pool.take(dtype, data.length);
+    const out = this.#take(dtype, data.length);
     out.set(data);
     return out;
   }
@@ -176,13 +198,13 @@ export class CpuBackend implements Backend {
   }
   free(buf: Buf): void {
     // Large arrays are kept for reuse; the rest go to the garbage collector.
-    this.#pool.give(arr(buf));
+    this.#give(arr(buf));
   }
   full(size: number, dtype: DType, value: number): Buf {
-    return this.#pool.take(dtype, size).fill(value);
+    return this.#take(dtype, size).fill(value);
   }
   arange(size: number, start: number, step: number, dtype: DType): Buf {
-    const out = this.#pool.take(dtype, size);
+    const out = this.#take(dtype, size);
     for (let i = 0; i < size; i++) out[i] = start + i * step;
     return out;
   }
@@ -196,25 +218,25 @@ export class CpuBackend implements Backend {
   ): Buf {
     const [k0, k1] = key;
     if (kind === "uniform") {
-      const out = new Float32Array(size);
+      const out = this.#take("float32", size);
       for (let i = 0; i < size; i++) out[i] = wordToUniform(bitsAt(k0, k1, start + i));
       return out;
     }
     if (kind === "normal") {
-      const out = new Float32Array(size);
+      const out = this.#take("float32", size);
       for (let i = 0; i < size; i++) {
         out[i] = wordsToNormal(bitsAt(k0, k1, start + 2 * i), bitsAt(k0, k1, start + 2 * i + 1));
       }
       return out;
     }
-    const out = new Int32Array(size);
+    const out = this.#take("int32", size);
     const range = high - low;
     for (let i = 0; i < size; i++) out[i] = low + (bitsAt(k0, k1, start + i) % range);
     return out;
   }
   cast(x: Buf, _from: DType, to: DType, size: number): Buf {
     const src = arr(x);
-    const out = this.#pool.take(to, size);
+    const out = this.#take(to, size);
     if (to === "bool") { for (let i = 0; i < size; i++) out[i] = src[i] !== 0 ? 1 : 0; }
     else if (to === "int32") { for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]); }
     else out.set(src.subarray(0, size));
@@ -222,10 +244,13 @@ export class CpuBackend implements Backend {
   }
   unary(op: UnaryOp, x: Buf, dtype: DType, size: number): Buf {
     const boolOut = op === "isnan" || op === "isinf" || op === "logicalNot";
-    const out = this.#pool.take(boolOut ? "bool" : dtype, size);
+    const out = this.#take(boolOut ? "bool" : dtype, size);
     // exp and sigmoid: the Wasm SIMD polynomial (7x faster than Math.exp here; copies included).
     if ((op === "exp" || op === "sigmoid") && dtype === "float32" && size >= 64) {
       if (expLike(op, arr(x) as Float32Array, out as Float32Array, size)) return out;
+    }
+    if (dtype === "float32" && !boolOut && size >= HEAP_MIN_VALUES) {
+      if (wasmUnary(op, arr(x) as Float32Array, out as Float32Array, size)) return out;
     }
     unaryKernel(op, dtype)(arr(x), out, size);
     return out;
@@ -243,7 +268,11 @@ export class CpuBackend implements Backend {
     const outDtype: DType = cmp.includes(op) ? "bool" : op === "div" ? "float32" : dtype;
     let n = 1;
     for (const s of outShape) n *= s;
-    const out = this.#pool.take(outDtype, n);
+    const out = this.#take(outDtype, n);
+    if (outDtype === "float32" && dtype === "float32" && n >= HEAP_MIN_VALUES) {
+      const [A, B, O] = [arr(a), arr(b), out] as Float32Array[];
+      if (wasmBinary(op, A, aStrides, B, bStrides, outShape, O)) return out;
+    }
     binaryKernel(op, dtype)(arr(a), arr(b), out, outShape, aStrides, bStrides);
     return out;
   }
@@ -259,7 +288,7 @@ export class CpuBackend implements Backend {
   ): Buf {
     let n = 1;
     for (const s of outShape) n *= s;
-    const out = this.#pool.take(dtype, n);
+    const out = this.#take(dtype, n);
     const c = arr(cond), A = arr(a), B = arr(b);
     const nd = outShape.length;
     const idx = new Array(nd).fill(0);
@@ -284,7 +313,7 @@ export class CpuBackend implements Backend {
     const outShape = shape.filter((_, i) => !axes.includes(i));
     let outN = 1;
     for (const s of outShape) outN *= s;
-    const out = this.#pool.take(dtype, outN);
+    const out = this.#take(dtype, outN);
     const groups = coalesce(shape, axes);
     const reds = groups.filter((g) => g.red).length;
     if (reds <= 1) {
@@ -338,7 +367,7 @@ export class CpuBackend implements Backend {
   scan(op: "cumsum" | "cumprod", x: Buf, dtype: DType, shape: number[], axis: number): Buf {
     const [outer, r, inner] = around(shape, axis);
     const X = arr(x);
-    const out = this.#pool.take(dtype, X.length);
+    const out = this.#take(dtype, X.length);
     const acc = new Float64Array(inner);
     for (let o = 0; o < outer; o++) {
       acc.fill(op === "cumsum" ? 0 : 1);
@@ -390,7 +419,7 @@ export class CpuBackend implements Backend {
     aBatchStride: number,
     bBatchStride: number,
   ): Buf {
-    const out = this.#pool.take("float32", batch * m * n) as Float32Array;
+    const out = this.#take("float32", batch * m * n, matmulOutSlack(batch, m, n)) as Float32Array;
     matmulKernel(
       arr(a) as Float32Array,
       arr(b) as Float32Array,
@@ -409,7 +438,7 @@ export class CpuBackend implements Backend {
   strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf {
     let n = 1;
     for (const s of shape) n *= s;
-    const out = this.#pool.take(dtype, n);
+    const out = this.#take(dtype, n);
     stridedCopy(arr(x), out, shape, strides, offset);
     return out;
   }
@@ -422,16 +451,16 @@ export class CpuBackend implements Backend {
     strides: number[],
     offset: number,
   ): Buf {
-    const out = this.#pool.take(dtype, size);
+    const out = this.#take(dtype, size);
     out.set(arr(base).subarray(0, size));
     stridedWrite(out, arr(src), shape, strides, offset);
     return out;
   }
   softmax(x: Buf, rows: number, cols: number, log: boolean): Buf | null {
-    const out = this.#pool.take("float32", rows * cols) as Float32Array;
+    const out = this.#take("float32", rows * cols) as Float32Array;
     if (softmaxRows(arr(x) as Float32Array, out, rows, cols, log)) return out;
     // No Wasm SIMD here, or a row too long for the kernels' memory: the op is composed.
-    this.#pool.give(out);
+    this.#give(out);
     return null;
   }
   layerNorm(
@@ -442,13 +471,13 @@ export class CpuBackend implements Backend {
     weight: Buf | null,
     bias: Buf | null,
   ): { y: Buf; stats: Buf } | null {
-    const y = this.#pool.take("float32", rows * cols) as Float32Array;
-    const stats = this.#pool.take("float32", 2 * rows) as Float32Array;
+    const y = this.#take("float32", rows * cols) as Float32Array;
+    const stats = this.#take("float32", 2 * rows) as Float32Array;
     const w = weight ? arr(weight) as Float32Array : null;
     const b = bias ? arr(bias) as Float32Array : null;
     if (layerNormRows(arr(x) as Float32Array, y, rows, cols, eps, w, b, stats)) return { y, stats };
-    this.#pool.give(y); // declined as softmax above
-    this.#pool.give(stats);
+    this.#give(y); // declined as softmax above
+    this.#give(stats);
     return null;
   }
   adamStep(
@@ -460,8 +489,8 @@ export class CpuBackend implements Backend {
     o: AdamStepConstants,
   ): { param: Buf; expAvg: Buf; expAvgSq: Buf } {
     const P = arr(param), G = arr(grad), M = arr(expAvg), V = arr(expAvgSq);
-    const np = this.#pool.take("float32", n), nm = this.#pool.take("float32", n);
-    const nv = this.#pool.take("float32", n);
+    const np = this.#take("float32", n), nm = this.#take("float32", n);
+    const nv = this.#take("float32", n);
     // Every step rounds to float32 where the composed ops would (scalars are float32 tensors
     // there), so the fused update gives the same bits as adam.ts's tensor ops.
     const f = Math.fround;
@@ -470,6 +499,12 @@ export class CpuBackend implements Backend {
     const w1 = 1 - o.beta1, lerpUp = w1 < 0.5, c1 = f(lerpUp ? w1 : 1 - w1);
     const b2 = f(o.beta2), c2 = f(1 - o.beta2), bc = f(o.bc2Sqrt), eps = f(o.eps);
     const step = f(o.stepSize), sign = o.maximize ? -1 : 1;
+    const c = { decayP, addWd, lerpUp, decay, wd, c1, b2, c2, bc, eps, step, sign };
+    const ins = [P, G, M, V] as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const outs = [np, nm, nv] as [Float32Array, Float32Array, Float32Array];
+    if (n >= HEAP_MIN_VALUES && wasmAdam(ins, outs, n, c)) {
+      return { param: np, expAvg: nm, expAvgSq: nv };
+    }
     for (let i = 0; i < n; i++) {
       let p = P[i], g = sign * G[i];
       if (decayP) p = f(p * decay);
@@ -488,7 +523,7 @@ export class CpuBackend implements Backend {
     const X = arr(x), I = arr(idx);
     const xs = stridesOf(xShape);
     const n = I.length;
-    const out = this.#pool.take(dtype, n);
+    const out = this.#take(dtype, n);
     const nd = idxShape.length;
     const pos = new Array(nd).fill(0);
     let base = 0; // offset of pos in x, without the dim term
@@ -520,7 +555,7 @@ export class CpuBackend implements Backend {
     srcShape: number[],
     mode: "assign" | "add",
   ): Buf {
-    const out = this.#pool.take(dtype, arr(base).length);
+    const out = this.#take(dtype, arr(base).length);
     out.set(arr(base));
     const I = arr(idx), S = arr(src);
     const bs = stridesOf(baseShape), ss = stridesOf(srcShape);

@@ -213,6 +213,16 @@ export class Fn {
   f32x4Neg(): this {
     return this.simd(0xe1);
   }
+  f32x4Abs(): this {
+    return this.simd(0xe0);
+  }
+  f32x4Sqrt(): this {
+    return this.simd(0xe3);
+  }
+  /** IEEE max: NaN if either is NaN, max(-0, +0) = +0. */
+  f32x4Max(): this {
+    return this.simd(0xe9);
+  }
   /**
    * Pseudo-min/max: b < a ? b : a and a < b ? b : a (one instruction on x86, where IEEE
    * min/max take about eight); a NaN in `a` is kept.

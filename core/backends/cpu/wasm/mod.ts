@@ -11,21 +11,16 @@
  * faster lately (see rateOne/ratePool). Workers need read access to their module (Deno's
  * --allow-read); without it they do not start and every matmul runs on the calling thread.
  *
- * Memory: one shared Wasm memory holds every thread's packing scratch, copies of A and B and
- * the padded C of the current matmul. It grows to fit the largest matmul so far and, being
- * shared, never shrinks; a batch too big for its 2 GiB is done in halves.
+ * Memory: the kernels' shared Wasm memory (memory.ts) holds every thread's packing scratch
+ * and the heap. Operands that live in the heap (the CPU backend's large tensors) are read in
+ * place and C is written straight into the output where its tiles fit; anything else is
+ * copied through a temporary heap block. A batch too big for the memory is done in halves.
  */
-import {
-  GemmWorker,
-  type KernelExports,
-  type Problem,
-  SCRATCH_FLOATS,
-  scratchAddress,
-} from "./gemm.ts";
-import { buildGemmModule, hasRelaxedSimd, hasSharedMemory, hasSimd, MR, NR } from "./kernel.ts";
+import { GemmWorker, type KernelExports, type Problem, scratchAddress } from "./gemm.ts";
+import { buildGemmModule, hasRelaxedSimd, hasSimd, MR, NR } from "./kernel.ts";
+import { type Heap, MAX_THREADS, wasmMemory } from "./memory.ts";
 import { type Io, layoutFor, Pool } from "./pool.ts";
 
-const MAX_THREADS = 16;
 const PAGE = 65536;
 /** Below this many flops (2 m n k per batch item) a matmul stays on the calling thread. */
 export const THREAD_MIN_FLOPS = 4e6;
@@ -36,7 +31,7 @@ interface State {
   g: GemmWorker;
   relaxed: boolean;
   shared: boolean;
-  maxPages: number;
+  heap: Heap;
 }
 
 let state: State | null | undefined; // undefined: not tried yet; null: unavailable
@@ -93,44 +88,25 @@ export function wasmMatmulInfo(): {
   return { available: !!s, relaxedSimd: !!s?.relaxed, threads: matmulThreads(), workers };
 }
 
-/** Creates the memory and instance once; null when Wasm SIMD is missing. */
+/** Creates the instance once, in the shared kernel memory; null when Wasm SIMD is missing. */
 function init(): State | null {
   if (state !== undefined) return state;
   state = null;
-  if (typeof WebAssembly === "undefined" || !hasSimd()) return null;
+  const mem = hasSimd() ? wasmMemory() : null;
+  if (!mem) return null;
   const relaxed = hasRelaxedSimd();
-  const initial = Math.ceil((scratchAddress(1) + 4 * SCRATCH_FLOATS) / PAGE) + 16;
-  let memory: WebAssembly.Memory | undefined, shared = false, maxPages = 0;
-  for (const [sh, max] of [[true, 32768], [true, 8192], [false, 32768]] as const) {
-    try {
-      memory = new WebAssembly.Memory({ initial, maximum: max, shared: sh && hasSharedMemory() });
-      shared = sh && hasSharedMemory();
-      maxPages = max;
-      break;
-    } catch { /* try a smaller or unshared memory */ }
-  }
-  if (!memory) return null;
+  const { memory, shared, maxPages, heap } = mem;
   const module = new WebAssembly.Module(
-    buildGemmModule(relaxed, { initial, maximum: maxPages, shared }),
+    buildGemmModule(relaxed, {
+      initial: memory.buffer.byteLength / PAGE,
+      maximum: maxPages,
+      shared,
+    }),
   );
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const g = new GemmWorker(memory, instance.exports as unknown as KernelExports, scratchAddress(0));
-  state = { memory, module, g, relaxed, shared, maxPages };
+  state = { memory, module, g, relaxed, shared, heap };
   return state;
-}
-
-/** Grows the memory to at least `bytes`; false if that is past its maximum. */
-function ensure(s: State, bytes: number): boolean {
-  const have = s.memory.buffer.byteLength;
-  if (bytes <= have) return true;
-  const pages = Math.ceil((bytes - have) / PAGE);
-  if (have / PAGE + pages > s.maxPages) return false;
-  try {
-    s.memory.grow(Math.max(pages, Math.min(s.maxPages - have / PAGE, have / PAGE / 4)));
-  } catch {
-    return false; // the system refused the memory
-  }
-  return true;
 }
 
 function getPool(s: State, size: number): Pool | null {
@@ -205,21 +181,21 @@ export function wasmMatmul(
       `matmul: operands hold ${A.length} and ${B.length} floats, need ${aLen}, ${bLen}`,
     );
   }
-  // Memory: scratch for each thread, then copies of A and B (packing reads them from the
-  // Wasm memory, as do the workers), then the padded C.
-  let at = align(scratchAddress(p ? p.size : 1));
-  P.aOff = at / 4;
-  at = align(at + 4 * aLen);
-  P.bOff = at / 4;
-  at = align(at + 4 * bLen);
-  P.cAddr = at;
-  at = align(at + 4 * batch * mPad * nPad);
+  // Operands already in the kernel memory (the CPU backend's heap arrays) are read in place;
+  // others are copied into a temporary block, as is C unless it can be written straight
+  // into `out` (whole NR-wide rows, and whole MR-tall tiles or room after out for the last).
+  const { heap } = s;
+  const aAt = heap.addressOf(A), bAt = heap.addressOf(B), outAt = heap.addressOf(out);
+  const direct = outAt >= 0 && nPad === n &&
+    (mPad === m || (batch === 1 && heap.room(out) >= 4 * mPad * n));
   const L = p ? layoutFor(P, T) : null;
-  if (L?.nPack) {
-    P.pbAddr = at; // B packed once for all threads
-    at += 4 * batch * k * nPad;
-  }
-  if (!ensure(s, at)) {
+  const aBytes = aAt < 0 ? align(4 * aLen) : 0, bBytes = bAt < 0 ? align(4 * bLen) : 0;
+  const cBytes = direct ? 0 : align(4 * batch * mPad * nPad);
+  const pbBytes = L?.nPack ? 4 * batch * k * nPad : 0;
+  const tmp = aBytes + bBytes + cBytes + pbBytes
+    ? heap.alloc(aBytes + bBytes + cBytes + pbBytes)
+    : 0;
+  if (tmp < 0) {
     // Too big for the Wasm memory at once: do the batch in two halves.
     if (batch === 1) return false;
     const h = batch >> 1, aS = aBatchStride, bS = bBatchStride, mn = m * n;
@@ -238,19 +214,27 @@ export function wasmMatmul(
         bS,
       );
   }
-  const io = new Copier(s.g.view(), P, A, B, out);
+  P.aOff = (aAt >= 0 ? aAt : tmp) / 4;
+  P.bOff = (bAt >= 0 ? bAt : tmp + aBytes) / 4;
+  P.cAddr = direct ? outAt : tmp + aBytes + bBytes;
+  P.pbAddr = tmp + aBytes + bBytes + cBytes;
+  const io = new Copier(s.g.view(), P, aAt < 0 ? A : null, bAt < 0 ? B : null, direct ? null : out);
   const t0 = performance.now();
-  if (p && L) p.run(P, L, s.g, T, io);
-  else {
-    // One thread: copy in, multiply and copy out a few batch items at a time, so the copies
-    // and the packing find the data in cache (~256 KiB of A, B and C per group).
-    const group = Math.max(1, Math.floor(65536 / (m * k + k * n + mPad * nPad)));
-    for (let b0 = 0; b0 < batch; b0 += group) {
-      const b1 = Math.min(batch, b0 + group);
-      io.copyIn(b0, b1);
-      s.g.run(P, b0, b1, 0, m, 0, n);
-      io.copyOut(b0, b1);
+  try {
+    if (p && L) p.run(P, L, s.g, T, io);
+    else {
+      // One thread: copy in, multiply and copy out a few batch items at a time, so the copies
+      // and the packing find the data in cache (~256 KiB of A, B and C per group).
+      const group = Math.max(1, Math.floor(65536 / (m * k + k * n + mPad * nPad)));
+      for (let b0 = 0; b0 < batch; b0 += group) {
+        const b1 = Math.min(batch, b0 + group);
+        io.copyIn(b0, b1);
+        s.g.run(P, b0, b1, 0, m, 0, n);
+        io.copyOut(b0, b1);
+      }
     }
+  } finally {
+    if (tmp > 0) heap.release(tmp);
   }
   if (large) {
     const rate = flops / (performance.now() - t0 + 1e-3);
@@ -261,25 +245,31 @@ export function wasmMatmul(
   return true;
 }
 
+/** Bytes the CPU backend leaves after a matmul's output so the kernel can write C in place
+ * (the last MR-tall tile of a single matrix overhangs its m rows). */
+export function matmulOutSlack(batch: number, m: number, n: number): number {
+  return batch === 1 && n % NR === 0 ? 4 * (Math.ceil(m / MR) * MR - m) * n : 0;
+}
+
 /** Moves batch items' operands into the Wasm memory and their results (m x n of each padded C
- * block) out of it. */
+ * block) out of it; a null operand or output is already in place. */
 class Copier implements Io {
   constructor(
     private readonly heap: Float32Array,
     private readonly P: Problem,
-    private readonly A: Float32Array,
-    private readonly B: Float32Array,
-    private readonly out: Float32Array,
+    private readonly A: Float32Array | null,
+    private readonly B: Float32Array | null,
+    private readonly out: Float32Array | null,
   ) {}
 
   copyIn(b0: number, b1: number): void {
     const { P, heap } = this;
     // An operand broadcast over the batch (stride 0) is copied with the first items only.
-    if (P.aBatch > 0 || b0 === 0) {
+    if (this.A && (P.aBatch > 0 || b0 === 0)) {
       const lo = b0 * P.aBatch, hi = (b1 - 1) * P.aBatch + P.m * P.k;
       heap.set(this.A.subarray(lo, hi), P.aOff + lo);
     }
-    if (P.bBatch > 0 || b0 === 0) {
+    if (this.B && (P.bBatch > 0 || b0 === 0)) {
       const lo = b0 * P.bBatch, hi = (b1 - 1) * P.bBatch + P.k * P.n;
       heap.set(this.B.subarray(lo, hi), P.bOff + lo);
     }
@@ -287,6 +277,7 @@ class Copier implements Io {
 
   copyOut(b0: number, b1: number): void {
     const { heap, out } = this, { m, n, mPad, nPad } = this.P, c = this.P.cAddr / 4;
+    if (!out) return;
     for (let b = b0; b < b1; b++) {
       if (nPad === n) {
         const src = c + b * mPad * n;

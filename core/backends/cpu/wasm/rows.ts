@@ -3,9 +3,11 @@
  * layerNorm, and for the transcendental unary ops (exp, sigmoid): V8 runs `Math.exp` at
  * about 13 ns an element here, the SIMD polynomial below at a fraction of a nanosecond.
  *
- * Data is copied into this module's own (unshared) memory and the results out, as the matmul
- * does; every function works on whole vectors of four floats (`n` a multiple of 4), and the
- * callers finish the last 0-3 values of a row in JavaScript. Single-threaded.
+ * The module works in the kernels' shared memory (memory.ts): arrays in its heap (the CPU
+ * backend's large tensors) are read and written in place; others are copied through a
+ * temporary heap block, a block of rows at a time. Every function works on whole vectors of
+ * four floats (`n` a multiple of 4), and the callers finish the last 0-3 values of a row in
+ * JavaScript. Single-threaded.
  *
  * exp: Cephes' expf (S. L. Moshier): x = k ln2 + r with |r| <= ln2/2, e^r by a degree-7
  * polynomial, 2^k from the exponent bits. Relative error about 2e-7 (within 2 ulp of
@@ -15,6 +17,7 @@
  */
 import { buildModule, F32, Fn, I32, V128 } from "./emit.ts";
 import { hasSimd } from "./kernel.ts";
+import { type Heap, wasmMemory } from "./memory.ts";
 
 const PAGE = 65536;
 // e^LO is float32's smallest normal, e^HI its largest finite value.
@@ -110,7 +113,11 @@ function horizontal(f: Fn, v: number, op: "add" | "max"): void {
   }
 }
 
-function buildRowsModule(initial: number): Uint8Array<ArrayBuffer> {
+function buildRowsModule(
+  initial: number,
+  maximum: number,
+  shared: boolean,
+): Uint8Array<ArrayBuffer> {
   const fns: Record<string, Fn> = {};
 
   // max4(ptr, n) -> f32: max of n floats, skipping NaN (pmax is one instruction, IEEE max
@@ -204,7 +211,7 @@ function buildRowsModule(initial: number): Uint8Array<ArrayBuffer> {
     });
     fns[sig ? "sigmoid" : "exp"] = f;
   }
-  return buildModule(fns, { initial, maximum: 32768, shared: false });
+  return buildModule(fns, { initial, maximum, shared });
 }
 
 interface RowExports {
@@ -218,35 +225,36 @@ interface RowExports {
   sigmoid(src: number, dst: number, n: number): void;
 }
 
-let kernels: { memory: WebAssembly.Memory; k: RowExports; heap: Float32Array } | null | undefined;
+let kernels: { k: RowExports; heap: Heap } | null | undefined;
 
 function init() {
   if (kernels !== undefined) return kernels;
   kernels = null;
-  if (typeof WebAssembly === "undefined" || !hasSimd()) return null;
-  const memory = new WebAssembly.Memory({ initial: 16, maximum: 32768 });
-  const module = new WebAssembly.Module(buildRowsModule(16));
-  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as RowExports;
-  kernels = { memory, k, heap: new Float32Array(memory.buffer) };
+  const mem = hasSimd() ? wasmMemory() : null;
+  if (!mem) return null;
+  const { memory, maxPages, shared, heap } = mem;
+  const bytes = buildRowsModule(memory.buffer.byteLength / PAGE, maxPages, shared);
+  const k = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } })
+    .exports as unknown as RowExports;
+  kernels = { k, heap };
   return kernels;
 }
 
-/** The kernels with at least `floats` floats of memory, or null (no SIMD, or too big). */
-function withRoom(floats: number) {
-  const s = init();
-  if (!s) return null;
-  const bytes = floats * 4 + 64;
-  const have = s.memory.buffer.byteLength;
-  if (bytes > have) {
-    const pages = Math.ceil((bytes - have) / PAGE);
-    try {
-      s.memory.grow(pages);
-    } catch {
-      return null;
-    }
-    s.heap = new Float32Array(s.memory.buffer);
+type Kernels = NonNullable<ReturnType<typeof init>>;
+
+/**
+ * Calls f with a temporary heap block of `floats` floats (its float offset), then frees it;
+ * false if the heap has no room.
+ */
+function withTemp(s: Kernels, floats: number, f: (at: number) => void): boolean {
+  const at = s.heap.alloc(4 * floats + 16);
+  if (at < 0) return false;
+  try {
+    f(at / 4);
+  } finally {
+    s.heap.release(at);
   }
-  return s;
+  return true;
 }
 
 /** Whether the Wasm row kernels can run here (tests and benches). */
@@ -259,29 +267,40 @@ function expTail(x: number): number {
   return x < LO ? 0 : x > HI ? Infinity : Math.exp(x);
 }
 
-/** Rows per block: a block (about 1 MiB) is copied in, computed in place and copied out. */
+/** Rows per block: a block (about 1 MiB) is copied in, computed and copied out. */
 const blockRows = (rows: number, cols: number) =>
   Math.max(1, Math.min(rows, Math.floor(262144 / Math.max(cols, 1))));
 
 /**
- * Copies `src`'s rows into the heap a block at a time, calls row(off, r) for each (off: the
- * row's first float in the heap, r: its index in src), and copies the block out to `dst`.
+ * Calls row(s, d, r) for each row r of `src` viewed as [rows, cols], s and d the float
+ * offsets in the heap of its input and where its output goes. Arrays in the heap are used in
+ * place; otherwise rows are copied in a block at a time (s = d, computed in place) and the
+ * results copied out to `dst`. False if the heap has no room for that.
  */
 function inBlocks(
-  s: NonNullable<ReturnType<typeof init>>,
+  s: Kernels,
   src: Float32Array,
   dst: Float32Array,
   rows: number,
   cols: number,
-  row: (off: number, r: number) => void,
-): void {
-  const block = blockRows(rows, cols);
-  for (let r0 = 0; r0 < rows; r0 += block) {
-    const r1 = Math.min(rows, r0 + block);
-    s.heap.set(src.subarray(r0 * cols, r1 * cols), 0);
-    for (let r = r0; r < r1; r++) row((r - r0) * cols, r);
-    dst.set(s.heap.subarray(0, (r1 - r0) * cols), r0 * cols);
+  row: (s: number, d: number, r: number) => void,
+): boolean {
+  const sAt = s.heap.addressOf(src), dAt = s.heap.addressOf(dst);
+  if (sAt >= 0 && dAt >= 0) {
+    for (let r = 0, so = sAt / 4, d = dAt / 4; r < rows; r++, so += cols, d += cols) {
+      row(so, d, r);
+    }
+    return true;
   }
+  const block = blockRows(rows, cols);
+  return withTemp(s, block * cols, (tmp) => {
+    for (let r0 = 0; r0 < rows; r0 += block) {
+      const r1 = Math.min(rows, r0 + block);
+      s.heap.f32().set(src.subarray(r0 * cols, r1 * cols), tmp);
+      for (let r = r0; r < r1; r++) row(tmp + (r - r0) * cols, tmp + (r - r0) * cols, r);
+      dst.set(s.heap.f32().subarray(tmp, tmp + (r1 - r0) * cols), r0 * cols);
+    }
+  });
 }
 
 /**
@@ -295,30 +314,36 @@ export function softmaxRows(
   cols: number,
   log: boolean,
 ): boolean {
-  const s = withRoom(blockRows(rows, cols) * cols + cols);
+  const s = init();
   if (!s) return false;
-  const { k, heap } = s;
+  const k = s.k;
   const n4 = cols & ~3;
-  const scratch = blockRows(rows, cols) * cols * 4; // logSoftmax's exponentials (only summed)
-  inBlocks(s, src, dst, rows, cols, (off) => {
-    const p = off * 4;
-    let m = n4 ? k.max4(p, n4) : -Infinity;
-    for (let j = n4; j < cols; j++) if (heap[off + j] > m) m = heap[off + j];
-    // A row of -Infinity (all masked) gives NaN, as in PyTorch.
-    let sum = n4 ? k.expShift(p, log ? scratch : p, n4, m) : 0;
-    if (log) {
-      for (let j = n4; j < cols; j++) sum += expTail(heap[off + j] - m);
-      const ls = Math.fround(Math.log(sum));
-      if (n4) k.affine(p, p, n4, m, 1, -ls);
-      for (let j = n4; j < cols; j++) heap[off + j] = Math.fround(heap[off + j] - m) - ls;
-    } else {
-      for (let j = n4; j < cols; j++) sum += heap[off + j] = expTail(heap[off + j] - m);
-      const inv = 1 / sum;
-      if (n4) k.affine(p, p, n4, 0, inv, 0);
-      for (let j = n4; j < cols; j++) heap[off + j] *= inv;
-    }
-  });
-  return true;
+  // logSoftmax's exponentials are only summed: they go to a scratch row.
+  let ran = false;
+  const room = withTemp(
+    s,
+    log ? cols : 0,
+    (scratch) =>
+      ran = inBlocks(s, src, dst, rows, cols, (so, d) => {
+        const heap = s.heap.f32(), sp = so * 4, dp = d * 4;
+        let m = n4 ? k.max4(sp, n4) : -Infinity;
+        for (let j = n4; j < cols; j++) if (heap[so + j] > m) m = heap[so + j];
+        // A row of -Infinity (all masked) gives NaN, as in PyTorch.
+        let sum = n4 ? k.expShift(sp, log ? scratch * 4 : dp, n4, m) : 0;
+        if (log) {
+          for (let j = n4; j < cols; j++) sum += expTail(heap[so + j] - m);
+          const ls = Math.fround(Math.log(sum));
+          if (n4) k.affine(sp, dp, n4, m, 1, -ls);
+          for (let j = n4; j < cols; j++) heap[d + j] = Math.fround(heap[so + j] - m) - ls;
+        } else {
+          for (let j = n4; j < cols; j++) sum += heap[d + j] = expTail(heap[so + j] - m);
+          const inv = 1 / sum;
+          if (n4) k.affine(dp, dp, n4, 0, inv, 0);
+          for (let j = n4; j < cols; j++) heap[d + j] *= inv;
+        }
+      }),
+  );
+  return room && ran;
 }
 
 /**
@@ -337,31 +362,36 @@ export function layerNormRows(
   b: Float32Array | null,
   stats: Float32Array,
 ): boolean {
-  const wOff = blockRows(rows, cols) * cols, bOff = wOff + cols; // w and b after the rows
-  const s = withRoom(bOff + cols);
+  const s = init();
   if (!s) return false;
-  const { k, heap } = s;
+  const k = s.k;
   const n4 = cols & ~3;
-  if (w) heap.set(w.subarray(0, cols), wOff);
-  else heap.fill(1, wOff, wOff + cols);
-  if (b) heap.set(b.subarray(0, cols), bOff);
-  else heap.fill(0, bOff, bOff + cols);
-  inBlocks(s, src, dst, rows, cols, (off, r) => {
-    const p = off * 4;
-    let sum = n4 ? k.sum4(p, n4) : 0;
-    for (let j = n4; j < cols; j++) sum += heap[off + j];
-    const mean = sum / cols;
-    let sq = n4 ? k.sqDev(p, n4, mean) : 0;
-    for (let j = n4; j < cols; j++) sq += (heap[off + j] - mean) ** 2;
-    const rstd = 1 / Math.sqrt(sq / cols + eps);
-    if (n4) k.norm(p, p, n4, mean, rstd, wOff * 4, bOff * 4);
-    for (let j = n4; j < cols; j++) {
-      heap[off + j] = (heap[off + j] - mean) * rstd * heap[wOff + j] + heap[bOff + j];
-    }
-    stats[2 * r] = mean;
-    stats[2 * r + 1] = rstd;
+  let ran = false;
+  // w and b (copied into the heap: they are short) in one temporary block.
+  const room = withTemp(s, 2 * cols, (wOff) => {
+    const bOff = wOff + cols;
+    const heap = s.heap.f32();
+    if (w) heap.set(w.subarray(0, cols), wOff);
+    else heap.fill(1, wOff, wOff + cols);
+    if (b) heap.set(b.subarray(0, cols), bOff);
+    else heap.fill(0, bOff, bOff + cols);
+    ran = inBlocks(s, src, dst, rows, cols, (so, d, r) => {
+      const heap = s.heap.f32(), sp = so * 4;
+      let sum = n4 ? k.sum4(sp, n4) : 0;
+      for (let j = n4; j < cols; j++) sum += heap[so + j];
+      const mean = sum / cols;
+      let sq = n4 ? k.sqDev(sp, n4, mean) : 0;
+      for (let j = n4; j < cols; j++) sq += (heap[so + j] - mean) ** 2;
+      const rstd = 1 / Math.sqrt(sq / cols + eps);
+      if (n4) k.norm(sp, d * 4, n4, mean, rstd, wOff * 4, bOff * 4);
+      for (let j = n4; j < cols; j++) {
+        heap[d + j] = (heap[so + j] - mean) * rstd * heap[wOff + j] + heap[bOff + j];
+      }
+      stats[2 * r] = mean;
+      stats[2 * r + 1] = rstd;
+    });
   });
-  return true;
+  return room && ran;
 }
 
 /** dst = e^src or 1 / (1 + e^-src), elementwise. False where the kernels cannot run. */
@@ -371,15 +401,25 @@ export function expLike(
   dst: Float32Array,
   n: number,
 ): boolean {
-  const chunk = 262144;
-  const s = withRoom(Math.min(n, chunk) + 4);
+  const s = init();
   if (!s) return false;
-  const fn = op === "exp" ? s.k.exp : s.k.sigmoid, heap = s.heap;
-  for (let i0 = 0; i0 < n; i0 += chunk) {
-    const len = Math.min(chunk, n - i0), len4 = (len + 3) & ~3;
-    heap.set(src.subarray(i0, i0 + len), 0);
-    fn(0, 0, len4); // the padding lanes hold old values; their results are not copied out
-    dst.set(heap.subarray(0, len), i0);
+  const fn = op === "exp" ? s.k.exp : s.k.sigmoid;
+  const sAt = s.heap.addressOf(src);
+  // In place when dst is a heap block with room for the last whole vector.
+  if (sAt >= 0 && s.heap.room(dst) >= Math.ceil(n / 4) * 16) {
+    fn(sAt, dst.byteOffset, n4Of(n));
+    return true;
   }
-  return true;
+  const chunk = 262144;
+  return withTemp(s, Math.min(n, chunk) + 4, (tmp) => {
+    for (let i0 = 0; i0 < n; i0 += chunk) {
+      const len = Math.min(chunk, n - i0);
+      s.heap.f32().set(src.subarray(i0, i0 + len), tmp);
+      fn(tmp * 4, tmp * 4, n4Of(len)); // the padding lanes' results are not copied out
+      dst.set(s.heap.f32().subarray(tmp, tmp + len), i0);
+    }
+  });
 }
+
+/** n rounded up to whole vectors of four. */
+const n4Of = (n: number) => (n + 3) & ~3;

@@ -1,0 +1,374 @@
+/**
+ * Float32 elementwise ops in WebAssembly SIMD, on arrays in the kernels' shared heap
+ * (memory.ts), in place: add, sub, mul, div with broadcasting, and the cheap unary ops.
+ * The CPU backend calls these for float32 outputs in the heap and falls back to its
+ * JavaScript loops (../elementwise.ts) otherwise; results are the same bits, since Wasm's
+ * f32 arithmetic and JavaScript's double arithmetic rounded to float32 agree for + - * /
+ * and sqrt.
+ *
+ * Broadcasting: after dropping size-1 dims and merging dims that are laid out alike, the
+ * last dim is the run each call covers; each operand must be contiguous along it (stride 1)
+ * or broadcast (stride 0: a scalar for the run). Outer dims are walked in JavaScript, one
+ * call per run, so a bias added to each row of a matrix is one call per row.
+ *
+ * Every function covers whole vectors of four floats: a run of n values writes up to
+ * three lanes past its end. Runs are written in increasing order into one output block, and
+ * heap blocks are sized in 64-byte multiples (memory.ts), so such lanes either belong to the
+ * next run (which overwrites them) or to the output block's padding. Inputs are read up to
+ * three lanes past their runs likewise (values that only reach those lanes).
+ */
+import type { BinaryOp, UnaryOp } from "../../../backend.ts";
+import { buildModule, F32, Fn, I32, V128 } from "./emit.ts";
+import { hasSimd } from "./kernel.ts";
+import { type Heap, wasmMemory } from "./memory.ts";
+
+type Arith = "add" | "sub" | "mul" | "div";
+const ARITH: Arith[] = ["add", "sub", "mul", "div"];
+type Simple = "neg" | "abs" | "sqrt" | "relu";
+const SIMPLE: Simple[] = ["neg", "abs", "sqrt", "relu"];
+
+/** Runs shorter than this go to the JavaScript loops when there are several of them. */
+const MIN_RUN = 16;
+
+function emitArith(f: Fn, op: Arith): void {
+  if (op === "add") f.f32x4Add();
+  else if (op === "sub") f.f32x4Sub();
+  else if (op === "mul") f.f32x4Mul();
+  else f.f32x4Div();
+}
+
+/** `for (p = 0; p < n4*4; p += 16) body(p)` over n4 = ceil(n / 4) vectors; p in bytes. */
+function vecLoop(f: Fn, p: number, end: number, n: number, body: () => void): void {
+  f.i32(0).set(p).get(n).i32(3).add().i32(-4).and().i32(4).mul().set(end);
+  f.whileLt(p, end, () => {
+    body();
+    f.inc(p, 16);
+  });
+}
+
+function buildElementwiseModule(initial: number, maximum: number, shared: boolean) {
+  const fns: Record<string, Fn> = {};
+  for (const op of ARITH) {
+    // vv(a, b, out, n), vs(a, s, out, n), sv(s, b, out, n)
+    for (const kind of ["vv", "vs", "sv"] as const) {
+      const f = new Fn(
+        kind === "vv" ? [I32, I32, I32, I32] : kind === "vs" ? [I32, F32, I32, I32] : [
+          F32,
+          I32,
+          I32,
+          I32,
+        ],
+      );
+      const [A, B, O, N] = [0, 1, 2, 3];
+      const p = f.local(I32), end = f.local(I32), s = f.local(V128);
+      if (kind === "vs") f.get(B).f32x4Splat().set(s);
+      if (kind === "sv") f.get(A).f32x4Splat().set(s);
+      vecLoop(f, p, end, N, () => {
+        f.get(O).get(p).add();
+        if (kind === "sv") f.get(s);
+        else f.get(A).get(p).add().v128Load();
+        if (kind === "vs") f.get(s);
+        else f.get(B).get(p).add().v128Load();
+        emitArith(f, op);
+        f.v128Store();
+      });
+      fns[`${op}_${kind}`] = f;
+    }
+  }
+  for (const op of SIMPLE) {
+    const f = new Fn([I32, I32, I32]);
+    const [X, O, N] = [0, 1, 2];
+    const p = f.local(I32), end = f.local(I32), zero = f.local(V128);
+    f.v128Zero().set(zero);
+    vecLoop(f, p, end, N, () => {
+      f.get(O).get(p).add().get(X).get(p).add().v128Load();
+      if (op === "neg") f.f32x4Neg();
+      else if (op === "abs") f.f32x4Abs();
+      else if (op === "sqrt") f.f32x4Sqrt();
+      else f.get(zero).f32x4Max(); // relu: NaN stays NaN, -0 gives +0 (as the JS loop)
+      f.v128Store();
+    });
+    fns[op] = f;
+  }
+  // copyRuns(src, dst, run, count, stride): `count` runs of `run` 4-byte values, run r read
+  // at src + r * stride (bytes) and written contiguously from dst.
+  {
+    const f = new Fn([I32, I32, I32, I32, I32]);
+    const [S, D, RUN, COUNT, STRIDE] = [0, 1, 2, 3, 4];
+    const p = f.local(I32), end = f.local(I32), c = f.local(I32), bytes = f.local(I32);
+    f.get(RUN).i32(4).mul().set(bytes);
+    f.i32(0).set(c);
+    f.whileLt(c, COUNT, () => {
+      vecLoop(f, p, end, RUN, () => {
+        f.get(D).get(p).add().get(S).get(p).add().v128Load().v128Store();
+      });
+      f.get(S).get(STRIDE).add().set(S);
+      f.get(D).get(bytes).add().set(D);
+      f.inc(c, 1);
+    });
+    fns.copyRuns = f;
+  }
+  // adam_<decayP><addWd><lerpUp>(p, g, m, v, np, nm, nv, n, decay, wd, c1, b2, c2, bc, eps,
+  // step, sign): one Adam/AdamW update, every step rounded to float32 as CpuBackend.adamStep.
+  for (let variant = 0; variant < 8; variant++) {
+    const decayP = !!(variant & 4), addWd = !!(variant & 2), lerpUp = !!(variant & 1);
+    const f = new Fn([
+      I32,
+      I32,
+      I32,
+      I32,
+      I32,
+      I32,
+      I32,
+      I32,
+      F32,
+      F32,
+      F32,
+      F32,
+      F32,
+      F32,
+      F32,
+      F32,
+      F32,
+    ]);
+    const [P, G, M, V, NP, NM, NV, N] = [0, 1, 2, 3, 4, 5, 6, 7];
+    const consts = [8, 9, 10, 11, 12, 13, 14, 15, 16].map((arg) => {
+      const l = f.local(V128);
+      f.get(arg).f32x4Splat().set(l);
+      return l;
+    });
+    const [decay, wd, c1, b2, c2, bc, eps, step, sign] = consts;
+    const p = f.local(I32), end = f.local(I32);
+    const pv = f.local(V128), gv = f.local(V128), m0 = f.local(V128), mv = f.local(V128);
+    const vv = f.local(V128);
+    vecLoop(f, p, end, N, () => {
+      f.get(P).get(p).add().v128Load();
+      if (decayP) f.get(decay).f32x4Mul();
+      f.set(pv);
+      f.get(G).get(p).add().v128Load().get(sign).f32x4Mul();
+      if (addWd) f.get(pv).get(wd).f32x4Mul().f32x4Add();
+      f.set(gv);
+      f.get(M).get(p).add().v128Load().set(m0);
+      // m = m0 + (g - m0) c1, or g - (g - m0) c1
+      if (lerpUp) f.get(m0).get(gv).get(m0).f32x4Sub().get(c1).f32x4Mul().f32x4Add();
+      else f.get(gv).get(gv).get(m0).f32x4Sub().get(c1).f32x4Mul().f32x4Sub();
+      f.set(mv);
+      // v = v0 b2 + g^2 c2
+      f.get(V).get(p).add().v128Load().get(b2).f32x4Mul();
+      f.get(gv).get(gv).f32x4Mul().get(c2).f32x4Mul().f32x4Add().set(vv);
+      f.get(NM).get(p).add().get(mv).v128Store();
+      f.get(NV).get(p).add().get(vv).v128Store();
+      // p - m / (sqrt(v) / bc + eps) * step
+      f.get(NP).get(p).add().get(pv).get(mv);
+      f.get(vv).f32x4Sqrt().get(bc).f32x4Div().get(eps).f32x4Add();
+      f.f32x4Div().get(step).f32x4Mul().f32x4Sub().v128Store();
+    });
+    fns[`adam${variant}`] = f;
+  }
+  return buildModule(fns, { initial, maximum, shared });
+}
+
+type RunFn = (a: number, b: number, out: number, n: number) => void;
+type AdamFn = (...args: number[]) => void;
+type Exports = Record<string, RunFn> & Record<Simple, (x: number, o: number, n: number) => void> & {
+  copyRuns(src: number, dst: number, run: number, count: number, stride: number): void;
+};
+
+let kernels: { k: Exports; heap: Heap } | null | undefined;
+
+function init() {
+  if (kernels !== undefined) return kernels;
+  kernels = null;
+  const mem = hasSimd() ? wasmMemory() : null;
+  if (!mem?.shared) return null; // tensors only live in a shared heap
+  const { memory, maxPages, heap } = mem;
+  const module = new WebAssembly.Module(
+    buildElementwiseModule(memory.buffer.byteLength / 65536, maxPages, true),
+  );
+  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
+  kernels = { k, heap };
+  return kernels;
+}
+
+/** Whether the Wasm elementwise kernels run here (tests). */
+export function wasmElementwiseAvailable(): boolean {
+  return !!init();
+}
+
+export const WASM_BINARY = new Set<BinaryOp>(ARITH);
+export const WASM_UNARY = new Set<UnaryOp>(SIMPLE);
+
+/** True when `out` is a heap array these kernels may write whole vectors of (see above). */
+function writable(heap: Heap, out: Float32Array, n: number): boolean {
+  return heap.room(out) >= Math.ceil(n / 4) * 16;
+}
+
+/** out = op(x) for n contiguous floats; false (nothing written) where it cannot run. */
+export function wasmUnary(op: UnaryOp, x: Float32Array, out: Float32Array, n: number): boolean {
+  const s = init();
+  if (!s || !WASM_UNARY.has(op) || !writable(s.heap, out, n)) return false;
+  const xAt = s.heap.addressOf(x);
+  if (xAt < 0) return false;
+  s.k[op as Simple](xAt, out.byteOffset, n);
+  return true;
+}
+
+/**
+ * out = a op b with broadcasting (the strides of backend.ts's binary, in elements); false
+ * (nothing written) where these kernels do not apply, so the caller runs its loop.
+ */
+export function wasmBinary(
+  op: BinaryOp,
+  A: Float32Array,
+  aStrides: number[],
+  B: Float32Array,
+  bStrides: number[],
+  shape: number[],
+  out: Float32Array,
+): boolean {
+  const s = init();
+  if (!s || !WASM_BINARY.has(op)) return false;
+  // Drop size-1 dims; merge a dim into the next when both operands step alike across it.
+  const dims: number[] = [], as: number[] = [], bs: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = dims.length - 1;
+    if (
+      last >= 0 && as[last] === aStrides[d] * shape[d] && bs[last] === bStrides[d] * shape[d]
+    ) {
+      dims[last] *= shape[d];
+      as[last] = aStrides[d];
+      bs[last] = bStrides[d];
+    } else {
+      dims.push(shape[d]);
+      as.push(aStrides[d]);
+      bs.push(bStrides[d]);
+    }
+  }
+  const nd = dims.length;
+  let n = 1;
+  for (const d of dims) n *= d;
+  if (nd === 0 || !writable(s.heap, out, n)) return false;
+  const run = dims[nd - 1], sa = as[nd - 1], sb = bs[nd - 1];
+  if ((sa !== 0 && sa !== 1) || (sb !== 0 && sb !== 1) || (sa === 0 && sb === 0)) return false;
+  if (run < MIN_RUN && n > run) return false;
+  const heap = s.heap;
+  // Operands outside the heap (small ones: biases, scalars) are copied into a temporary block.
+  let aAt = heap.addressOf(A), bAt = heap.addressOf(B), tmp = -1;
+  if (aAt < 0 || bAt < 0) {
+    const aLen = aAt < 0 ? A.length : 0, bLen = bAt < 0 ? B.length : 0;
+    tmp = heap.alloc(4 * (aLen + bLen) + 32);
+    if (tmp < 0) return false;
+    const f32 = heap.f32();
+    if (aAt < 0) f32.set(A, tmp / 4);
+    if (bAt < 0) f32.set(B, tmp / 4 + aLen + 4);
+    if (aAt < 0) aAt = tmp;
+    if (bAt < 0) bAt = tmp + 4 * (aLen + 4);
+  }
+  const f32 = heap.f32(), k = s.k;
+  const fn = sa && sb ? k[`${op}_vv`] : sa ? k[`${op}_vs`] : k[`${op}_sv`];
+  const oAt = out.byteOffset, aF = aAt / 4, bF = bAt / 4;
+  const idx = new Array(nd - 1).fill(0);
+  let oa = 0, ob = 0;
+  for (let o = 0; o < n; o += run) {
+    const a = sa ? aAt + 4 * oa : f32[aF + oa], b = sb ? bAt + 4 * ob : f32[bF + ob];
+    fn(a, b, oAt + 4 * o, run);
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      oa += as[d];
+      ob += bs[d];
+      if (idx[d] < dims[d]) break;
+      oa -= as[d] * dims[d];
+      ob -= bs[d] * dims[d];
+      idx[d] = 0;
+    }
+  }
+  if (tmp >= 0) heap.release(tmp);
+  return true;
+}
+
+/**
+ * out = the strided view (shape, strides, offset; dims already merged where they can be) of x,
+ * for 4-byte values whose view is contiguous in its last dim: each last-two-dims block is one
+ * call. False (nothing written) where it does not apply.
+ */
+export function wasmStridedCopy(
+  x: Float32Array | Int32Array,
+  out: Float32Array | Int32Array,
+  shape: number[],
+  strides: number[],
+  offset: number,
+): boolean {
+  const s = init();
+  const nd = shape.length;
+  if (!s || nd === 0 || strides[nd - 1] !== 1) return false;
+  let n = 1;
+  for (const d of shape) n *= d;
+  const xAt = s.heap.addressOf(x);
+  if (xAt < 0 || !writable(s.heap, out as Float32Array, n)) return false;
+  const run = shape[nd - 1], count = nd > 1 ? shape[nd - 2] : 1;
+  const stride = nd > 1 ? 4 * strides[nd - 2] : 0, block = run * count;
+  const idx = new Array(Math.max(0, nd - 2)).fill(0);
+  let base = offset;
+  for (let o = 0; o < n; o += block) {
+    s.k.copyRuns(xAt + 4 * base, out.byteOffset + 4 * o, run, count, stride);
+    for (let d = nd - 3; d >= 0; d--) {
+      idx[d]++;
+      base += strides[d];
+      if (idx[d] < shape[d]) break;
+      base -= strides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  return true;
+}
+
+/** The Adam constants of CpuBackend.adamStep, already rounded to float32. */
+export interface AdamF32 {
+  decayP: boolean;
+  addWd: boolean;
+  lerpUp: boolean;
+  decay: number;
+  wd: number;
+  c1: number;
+  b2: number;
+  c2: number;
+  bc: number;
+  eps: number;
+  step: number;
+  sign: number;
+}
+
+/**
+ * One fused Adam update of n values (see CpuBackend.adamStep) when all seven arrays are in
+ * the heap; false (nothing written) otherwise.
+ */
+export function wasmAdam(
+  arrays: [Float32Array, Float32Array, Float32Array, Float32Array],
+  outs: [Float32Array, Float32Array, Float32Array],
+  n: number,
+  c: AdamF32,
+): boolean {
+  const s = init();
+  if (!s) return false;
+  const at = arrays.map((a) => s.heap.addressOf(a));
+  if (at.some((a) => a < 0) || outs.some((o) => !writable(s.heap, o, n))) return false;
+  const fn = (s.k as unknown as Record<string, AdamFn>)[
+    `adam${(c.decayP ? 4 : 0) + (c.addWd ? 2 : 0) + (c.lerpUp ? 1 : 0)}`
+  ];
+  fn(
+    ...at,
+    ...outs.map((o) => o.byteOffset),
+    n,
+    c.decay,
+    c.wd,
+    c.c1,
+    c.b2,
+    c.c2,
+    c.bc,
+    c.eps,
+    c.step,
+    c.sign,
+  );
+  return true;
+}

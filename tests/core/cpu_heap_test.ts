@@ -1,0 +1,212 @@
+/**
+ * The CPU backend's Wasm heap (core/backends/cpu/wasm/memory.ts) and the kernels that work in
+ * it in place (wasm/elementwise.ts): the allocator's reuse, splitting, merging and full-heap
+ * behaviour; Wasm binary ops with every broadcast form, unary ops and strided copies against
+ * the JavaScript loops bit for bit (special values included); and the backend keeping large
+ * tensors in the heap, matmul included.
+ */
+import { ok as assert, strictEqual as eq } from "node:assert/strict";
+import { binaryKernel, unaryKernel } from "../../core/backends/cpu/elementwise.ts";
+import {
+  wasmBinary,
+  wasmElementwiseAvailable,
+  wasmStridedCopy,
+  wasmUnary,
+} from "../../core/backends/cpu/wasm/elementwise.ts";
+import { Heap, heapArray, heapGive, wasmMemory } from "../../core/backends/cpu/wasm/memory.ts";
+import { matmul, tensor } from "../../mod.ts";
+import { getBackend } from "../../core/backend.ts";
+
+const ignore = !wasmElementwiseAvailable();
+
+let seed = 99;
+function rand(n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) | 0;
+    a[i] = ((seed >>> 8) / (1 << 23) - 1) * 3;
+  }
+  // Special values where the loops must agree too.
+  const special = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -3.4e38, 0.5];
+  for (let i = 0; i < Math.min(n, special.length); i++) a[(i * 37) % n] = special[i];
+  return a;
+}
+
+/** A heap array holding `values` (the backend's large tensors live like this). */
+function inHeap(values: Float32Array): Float32Array {
+  const a = heapArray("float32", values.length)!;
+  a.set(values);
+  return a;
+}
+
+function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  eq(a.length, b.length, `${what}: lengths`);
+  for (let i = 0; i < a.length; i++) {
+    assert(Object.is(a[i], b[i]), `${what}: [${i}] ${a[i]} vs ${b[i]}`);
+  }
+}
+
+Deno.test("heap: exact sizes are reused, larger blocks split, neighbours merge, top retracts", () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 4 });
+  const h = new Heap(memory, 1024, 4 * 65536, false);
+  const a = h.alloc(100), b = h.alloc(100), c = h.alloc(1000);
+  eq(a, 1024);
+  eq(b, 1024 + 128, "sizes round up to 64 bytes");
+  eq(c, 1024 + 256);
+  eq(h.liveBytes(), 128 + 128 + 1024);
+  assert(h.release(b));
+  assert(!h.release(b), "a block is freed once");
+  eq(h.alloc(65), b, "an exact size is reused");
+  assert(h.release(a) && h.release(b));
+  // a and b merged into one 256-byte block: a 64-byte request splits it.
+  eq(h.alloc(64), 1024);
+  eq(h.alloc(192), 1024 + 64);
+  assert(h.release(1024) && h.release(1024 + 64) && h.release(c));
+  eq(h.top(), 1024, "everything freed: the heap is empty again");
+  eq(h.liveBytes(), 0);
+});
+
+Deno.test("heap: grows the memory as needed and reports a full heap with -1", () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 3 });
+  const h = new Heap(memory, 0, 3 * 65536, false);
+  const a = h.alloc(100000);
+  assert(a >= 0 && memory.buffer.byteLength >= 100000 + 64);
+  eq(h.alloc(200000), -1, "past the maximum");
+  assert(h.alloc(50000) >= 0, "a smaller block still fits");
+});
+
+Deno.test({
+  name: "heap: backend arrays are views into the shared memory; give returns them once",
+  ignore,
+  fn() {
+    const heap = wasmMemory()!.heap;
+    const live = heap.liveBytes();
+    const a = heapArray("float32", 3000, 64)!;
+    assert(heap.addressOf(a) > 0);
+    assert(heap.room(a) >= 3000 * 4 + 64, "slack is reserved after the array");
+    eq(heap.addressOf(new Float32Array(10)), -1, "an ordinary array is not in the heap");
+    assert(!heapGive(a.subarray(1)), "a view into a block is not the block");
+    assert(heapGive(a));
+    assert(!heapGive(a), "given back once");
+    eq(heap.liveBytes(), live);
+  },
+});
+
+const SHAPES: [string, number[], number[], number[], number, number][] = [
+  // name, out shape, a strides, b strides, a length, b length
+  ["contiguous", [37, 53], [53, 1], [53, 1], 37 * 53, 37 * 53],
+  ["row broadcast (bias)", [64, 100], [100, 1], [0, 1], 6400, 100],
+  ["column broadcast", [64, 101], [101, 1], [1, 0], 6464, 64],
+  ["scalar b", [3001], [1], [0], 3001, 1],
+  ["scalar a", [3001], [0], [1], 1, 3001],
+  ["outer broadcast over 3 dims", [4, 16, 33], [0, 33, 1], [33, 0, 1], 528, 4 * 33],
+];
+
+for (const op of ["add", "sub", "mul", "div"] as const) {
+  Deno.test({
+    name: `wasm elementwise: ${op} equals the JS loop bit for bit in every broadcast form`,
+    ignore,
+    fn() {
+      for (const [name, shape, as, bs, na, nb] of SHAPES) {
+        const a = rand(na), b = rand(nb);
+        const n = shape.reduce((x, y) => x * y, 1);
+        const want = new Float32Array(n);
+        binaryKernel(op, "float32")(a, b, want, shape, as, bs);
+        // Both operands in the heap, then b outside it (copied in by the kernel).
+        for (const [A, B] of [[inHeap(a), inHeap(b)], [inHeap(a), b]]) {
+          const out = heapArray("float32", n)!;
+          assert(wasmBinary(op, A, as, B, bs, shape, out), `${name}: the Wasm path ran`);
+          sameBits(out, want, `${op} ${name}`);
+          heapGive(out);
+        }
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "wasm elementwise: short runs and outputs outside the heap are left to the JS loops",
+  ignore,
+  fn() {
+    const a = inHeap(rand(4096)), b = inHeap(rand(4));
+    const out = heapArray("float32", 4096)!;
+    assert(!wasmBinary("add", a, [4, 1], b, [0, 1], [1024, 4], out), "runs of 4");
+    assert(!wasmBinary("add", a, [1], a, [1], [4096], new Float32Array(4096)), "plain output");
+    assert(!wasmBinary("maximum", a, [1], a, [1], [4096], out), "ops without a kernel");
+  },
+});
+
+Deno.test({
+  name: "wasm elementwise: neg, abs, sqrt and relu equal the JS loops bit for bit",
+  ignore,
+  fn() {
+    const x = rand(1027);
+    for (const op of ["neg", "abs", "sqrt", "relu"] as const) {
+      const want = new Float32Array(1027);
+      unaryKernel(op)(x, want, 1027);
+      const out = heapArray("float32", 1027)!;
+      assert(wasmUnary(op, inHeap(x), out, 1027));
+      sameBits(out, want, op);
+    }
+  },
+});
+
+Deno.test({
+  name: "wasm strided copy: permutations and slices read the same values as the JS loop",
+  ignore,
+  fn() {
+    const x = inHeap(rand(4 * 6 * 8 * 33));
+    // [4, 6, 8, 33] -> permute(0, 2, 1, 3); a slice of the last dim; a transposed last dim
+    // (stride 33: not contiguous, declined).
+    const cases: [number[], number[], number, boolean][] = [
+      [[4, 8, 6, 33], [6 * 8 * 33, 33, 8 * 33, 1], 0, true],
+      [[4, 6, 8, 20], [6 * 8 * 33, 8 * 33, 33, 1], 5, true],
+      [[4, 6, 33, 8], [6 * 8 * 33, 8 * 33, 1, 33], 0, false],
+    ];
+    for (const [shape, strides, offset, applies] of cases) {
+      const n = shape.reduce((p, q) => p * q, 1);
+      const out = heapArray("float32", n)!;
+      eq(wasmStridedCopy(x, out, shape, strides, offset), applies);
+      if (!applies) continue;
+      const idx = shape.map(() => 0);
+      for (let o = 0; o < n; o++) {
+        let p = offset;
+        for (let d = 0; d < shape.length; d++) p += idx[d] * strides[d];
+        assert(Object.is(out[o], x[p]), `[${shape}] at ${o}`);
+        for (let d = shape.length - 1; d >= 0 && ++idx[d] === shape[d]; d--) idx[d] = 0;
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "cpu backend: large tensors live in the heap; matmul writes C in place and agrees",
+  ignore: ignore || getBackend().name !== "cpu",
+  async fn() {
+    const heap = wasmMemory()!.heap;
+    // m = 100 is not a multiple of the kernel's 6 rows: the last tile overhangs into slack.
+    const a = tensor(rand(100 * 64).map((v) => (v === v && Math.abs(v) < 10 ? v : 1)), {
+      shape: [100, 64],
+    });
+    const b = tensor(rand(64 * 48).map((v) => (v === v && Math.abs(v) < 10 ? v : 1)), {
+      shape: [64, 48],
+    });
+    const c = matmul(a, b);
+    assert(heap.addressOf(c._buf as Float32Array) > 0, "the product is a heap array");
+    const [A, B, C] = await Promise.all([a.data(), b.data(), c.data()]);
+    for (const [i, j] of [[0, 0], [99, 47], [97, 5], [50, 20]]) {
+      let s = 0;
+      for (let p = 0; p < 64; p++) s += A[i * 64 + p] * B[p * 48 + j];
+      assert(Math.abs(C[i * 48 + j] - s) < 1e-4 * (1 + Math.abs(s)), `C[${i},${j}]`);
+    }
+    // The overhang stays in C's own block: a free block of exactly C's size, followed by a
+    // live array, is not where the next product goes (it would overwrite the neighbour).
+    const hole = heapArray("float32", 100 * 48)!, next = heapArray("float32", 4096)!;
+    next.fill(7);
+    heapGive(hole);
+    const again = matmul(a, b);
+    assert(next.every((v) => v === 7), "the neighbour is intact");
+    heapGive(next);
+    for (const t of [a, b, c, again]) t.dispose();
+  },
+});
