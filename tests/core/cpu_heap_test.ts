@@ -6,7 +6,7 @@
  * tensors in the heap, matmul included.
  */
 import { ok as assert, strictEqual as eq } from "node:assert/strict";
-import { binaryKernel, unaryKernel } from "../../core/backends/cpu/elementwise.ts";
+import { binaryKernel, erf, unaryKernel } from "../../core/backends/cpu/elementwise.ts";
 import {
   wasmBinary,
   wasmElementwiseAvailable,
@@ -147,6 +147,32 @@ Deno.test({
       const out = heapArray("float32", 1027)!;
       assert(wasmUnary(op, inHeap(x), out, 1027));
       sameBits(out, want, op);
+    }
+  },
+});
+
+Deno.test({
+  name: "wasm elementwise: erf within 2e-7 of the JS erf, relative near 0, exact at 0 and ±Inf",
+  ignore,
+  fn() {
+    const n = 20003;
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = (i / n - 0.5) * 12;
+    x.set([NaN, Infinity, -Infinity, 0, -0, 1e-30, -1e-5, 0.4999, 0.5, 0.5001]);
+    const out = heapArray("float32", n)!;
+    assert(wasmUnary("erf", inHeap(x), out, n));
+    assert(Number.isNaN(out[0]));
+    eq(out[1], 1);
+    eq(out[2], -1);
+    assert(Object.is(out[3], 0) && Object.is(out[4], -0));
+    for (let i = 5; i < n; i++) {
+      // float64 reference: the Taylor series near 0, else the JS loop's erfc fit.
+      const v = x[i];
+      const want = Math.abs(v) < 0.1
+        ? (2 / Math.sqrt(Math.PI)) * (v - v ** 3 / 3 + v ** 5 / 10 - v ** 7 / 42)
+        : erf(v);
+      const tol = Math.abs(v) < 0.1 ? 3e-7 * Math.abs(want) : 2e-7;
+      assert(Math.abs(out[i] - want) <= tol, `erf(${v}) = ${out[i]}, want ${want}`);
     }
   },
 });

@@ -120,6 +120,13 @@ function reduceRows(op: ReduceOp, x: TypedArray, out: TypedArray, outer: number,
   }
 }
 
+/** Whether `dim` is the last dim and idx's leading dims equal `shape`'s (one row each). */
+function lastDimRows(shape: number[], dim: number, idxShape: number[]): boolean {
+  if (dim !== shape.length - 1 || idxShape.length !== shape.length) return false;
+  for (let d = 0; d < dim; d++) if (idxShape[d] !== shape[d]) return false;
+  return true;
+}
+
 /**
  * Freed host arrays, kept by dtype and length for the next allocation of the same size. A
  * training step allocates the same shapes every step; reusing them skips the zero-fill, the
@@ -524,6 +531,20 @@ export class CpuBackend implements Backend {
     const xs = stridesOf(xShape);
     const n = I.length;
     const out = this.#take(dtype, n);
+    if (lastDimRows(xShape, dim, idxShape)) {
+      // Along the last dim with the leading dims matching (im2col's case): row by row.
+      const size = xShape[dim], len = idxShape[dim];
+      for (let o = 0, xb = 0; o < n; o += len, xb += size) {
+        for (let i = o, end = o + len; i < end; i++) {
+          const j = I[i];
+          if (j < 0 || j >= size) {
+            throw new Error(`gather: index ${j} out of range for dim ${dim} of size ${size}`);
+          }
+          out[i] = X[xb + j];
+        }
+      }
+      return out;
+    }
     const nd = idxShape.length;
     const pos = new Array(nd).fill(0);
     let base = 0; // offset of pos in x, without the dim term
@@ -558,6 +579,21 @@ export class CpuBackend implements Backend {
     const out = this.#take(dtype, arr(base).length);
     out.set(arr(base));
     const I = arr(idx), S = arr(src);
+    if (lastDimRows(baseShape, dim, idxShape) && lastDimRows(srcShape, dim, idxShape)) {
+      // Along the last dim with the leading dims matching (col2im's case): row by row.
+      const size = baseShape[dim], len = idxShape[dim], sl = srcShape[dim], add = mode === "add";
+      for (let o = 0, r = 0, ob = 0; o < I.length; o += len, r += sl, ob += size) {
+        for (let i = 0; i < len; i++) {
+          const j = I[o + i];
+          if (j < 0 || j >= size) {
+            throw new Error(`scatter: index ${j} out of range for dim ${dim} of size ${size}`);
+          }
+          if (add) out[ob + j] += S[r + i];
+          else out[ob + j] = S[r + i];
+        }
+      }
+      return out;
+    }
     const bs = stridesOf(baseShape), ss = stridesOf(srcShape);
     const nd = idxShape.length;
     const pos = new Array(nd).fill(0);

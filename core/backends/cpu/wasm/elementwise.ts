@@ -20,12 +20,13 @@
 import type { BinaryOp, UnaryOp } from "../../../backend.ts";
 import { buildModule, F32, Fn, I32, V128 } from "./emit.ts";
 import { hasSimd } from "./kernel.ts";
+import { emitExp, expLocals } from "./rows.ts";
 import { type Heap, wasmMemory } from "./memory.ts";
 
 type Arith = "add" | "sub" | "mul" | "div";
 const ARITH: Arith[] = ["add", "sub", "mul", "div"];
-type Simple = "neg" | "abs" | "sqrt" | "relu";
-const SIMPLE: Simple[] = ["neg", "abs", "sqrt", "relu"];
+type Simple = "neg" | "abs" | "sqrt" | "relu" | "erf";
+const SIMPLE: Simple[] = ["neg", "abs", "sqrt", "relu", "erf"];
 
 /** Runs shorter than this go to the JavaScript loops when there are several of them. */
 const MIN_RUN = 16;
@@ -44,6 +45,63 @@ function vecLoop(f: Fn, p: number, end: number, n: number, body: () => void): vo
     body();
     f.inc(p, 16);
   });
+}
+
+// erf's coefficients: Numerical Recipes' erfc fit (as ../elementwise.ts's erf, |error| <
+// 1.2e-7) for |x| >= 0.5, and the Taylor series to x^11 below (error under 2e-8 there, and
+// relative: float32's 1 - erfc would lose small arguments' digits).
+const ERFC = [
+  0.17087277,
+  -0.82215223,
+  1.48851587,
+  -1.13520398,
+  0.27886807,
+  -0.18628806,
+  0.09678418,
+  0.37409196,
+  1.00002368,
+];
+const SQRT_PI = Math.sqrt(Math.PI);
+const ERF_TAYLOR = [-1 / 660, 1 / 108, -1 / 21, 1 / 5, -2 / 3, 2].map((c) => c / SQRT_PI);
+
+/** erf(src, dst, n): the function above on n floats (whole vectors). */
+function buildErf(): Fn {
+  const f = new Fn([I32, I32, I32]);
+  const [X, O, N] = [0, 1, 2];
+  const p = f.local(I32), end = f.local(I32);
+  const local = (v: number) => {
+    const l = f.local(V128);
+    f.f32x4Const(v).set(l);
+    return l;
+  };
+  const one = local(1), half = local(0.5), bias = local(-1.26551223), sign = local(-0);
+  const erfc = ERFC.map(local), taylor = ERF_TAYLOR.map(local);
+  const ec = expLocals(f);
+  const x = f.local(V128), z = f.local(V128), t = f.local(V128), a = f.local(V128);
+  const x2 = f.local(V128), small = f.local(V128);
+  vecLoop(f, p, end, N, () => {
+    f.get(X).get(p).add().v128Load().tee(x).f32x4Abs().set(z);
+    // t = 1 / (1 + z/2); a = -z^2 - 1.26551223 + t * poly(t)
+    f.get(one).get(one).get(z).get(half).f32x4Mul().f32x4Add().f32x4Div().set(t);
+    f.get(erfc[0]);
+    for (const c of erfc.slice(1)) f.get(t).f32x4Mul().get(c).f32x4Add();
+    f.get(t).f32x4Mul().get(z).get(z).f32x4Mul().f32x4Sub().get(bias).f32x4Add().set(a);
+    // large: (1 - t e^a) with x's sign (1 - t e^a is never negative)
+    f.get(O).get(p).add();
+    f.get(one).get(t);
+    emitExp(f, a, ec);
+    f.f32x4Mul().f32x4Sub().get(x).get(sign).v128And().v128Or();
+    // small: x * series(x^2)
+    f.get(x).get(x).f32x4Mul().set(x2);
+    f.get(taylor[0]);
+    for (const c of taylor.slice(1)) f.get(x2).f32x4Mul().get(c).f32x4Add();
+    f.get(x).f32x4Mul().set(small);
+    f.get(z).get(half).f32x4Lt().set(x2); // the mask |x| < 0.5 (x2 reused)
+    // bitselect(small, large, mask), the large result taken off the stack
+    f.set(a).get(small).get(a).get(x2).v128Bitselect();
+    f.v128Store();
+  });
+  return f;
 }
 
 function buildElementwiseModule(initial: number, maximum: number, shared: boolean) {
@@ -75,7 +133,9 @@ function buildElementwiseModule(initial: number, maximum: number, shared: boolea
       fns[`${op}_${kind}`] = f;
     }
   }
+  fns.erf = buildErf();
   for (const op of SIMPLE) {
+    if (op === "erf") continue;
     const f = new Fn([I32, I32, I32]);
     const [X, O, N] = [0, 1, 2];
     const p = f.local(I32), end = f.local(I32), zero = f.local(V128);

@@ -249,6 +249,9 @@ export class Fn {
   v128And(): this {
     return this.simd(0x4e);
   }
+  v128Or(): this {
+    return this.simd(0x50);
+  }
   /** a & ~b. */
   v128Andnot(): this {
     return this.simd(0x4f);

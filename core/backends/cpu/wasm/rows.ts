@@ -53,7 +53,7 @@ type ExpConsts = Record<keyof typeof EXP_F32 | "bias", number> & {
  * Locals holding exp's constants, set once at the top of the function (V8 rebuilds a
  * v128.const at every use: hoisted, the kernel ran 2x faster), and its temporaries.
  */
-function expLocals(f: Fn): ExpConsts {
+export function expLocals(f: Fn): ExpConsts {
   const c = {} as ExpConsts;
   for (const [k, v] of Object.entries(EXP_F32)) {
     const l = f.local(V128);
@@ -70,7 +70,7 @@ function expLocals(f: Fn): ExpConsts {
 }
 
 /** Pushes e^x of the v128 in local `x`. */
-function emitExp(f: Fn, x: number, c: ExpConsts): void {
+export function emitExp(f: Fn, x: number, c: ExpConsts): void {
   const { t, r, u, big } = c;
   // r = clamp(x) (pmin/pmax keep NaN); u = r log2(e) + 1.5 * 2^23 rounds to an integer in its
   // low mantissa bits, t = u - 1.5 * 2^23 is that integer as a float.
