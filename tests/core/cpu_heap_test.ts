@@ -56,14 +56,26 @@ Deno.test("heap: exact sizes are reused, larger blocks split, neighbours merge, 
   eq(h.liveBytes(), 128 + 128 + 1024);
   assert(h.release(b));
   assert(!h.release(b), "a block is freed once");
-  eq(h.alloc(65), b, "an exact size is reused");
+  eq(h.alloc(65), b, "a freed block is reused whole for its size");
   assert(h.release(a) && h.release(b));
+  h.trim();
   // a and b merged into one 256-byte block: a 64-byte request splits it.
   eq(h.alloc(64), 1024);
   eq(h.alloc(192), 1024 + 64);
   assert(h.release(1024) && h.release(1024 + 64) && h.release(c));
+  h.trim();
   eq(h.top(), 1024, "everything freed: the heap is empty again");
   eq(h.liveBytes(), 0);
+});
+
+Deno.test("heap: a request that finds no room merges the kept blocks first", () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+  const h = new Heap(memory, 0, 65536, false);
+  const blocks = Array.from({ length: 15 }, () => h.alloc(4096));
+  assert(blocks.every((b) => b >= 0));
+  eq(h.alloc(8192), -1, "full");
+  assert(h.release(blocks[3]) && h.release(blocks[4]));
+  eq(h.alloc(8192), blocks[3], "the two freed neighbours were merged to fit");
 });
 
 Deno.test("heap: grows the memory as needed and reports a full heap with -1", () => {

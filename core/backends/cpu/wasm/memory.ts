@@ -15,9 +15,11 @@
  *
  * Blocks are freed explicitly (the backend's `free`, when a tensor's storage is released),
  * or, for a view the program dropped without freeing, when the garbage collector collects
- * the view (a FinalizationRegistry). The memory never shrinks: freed blocks are kept for
- * reuse (exact sizes first, then the smallest larger block, split; neighbours merge), and a
- * full heap makes `heapArray` return null, so the caller falls back to ordinary arrays.
+ * the view (a FinalizationRegistry). The memory never shrinks. Freed blocks are first kept
+ * whole for the next request of their size (up to 128 MiB of them); past that, or when a
+ * request finds no room, they are merged with free neighbours, and requests take the
+ * smallest larger free block, split. A full heap makes `heapArray` return null, so the caller
+ * falls back to ordinary arrays.
  */
 import { scratchAddress } from "./gemm.ts";
 import { hasSharedMemory } from "./kernel.ts";
@@ -28,6 +30,8 @@ export const MAX_THREADS = 16;
 /** Blocks are aligned to (and sized in multiples of) this many bytes. */
 const ALIGN = 64;
 const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
+/** Freed blocks kept whole for reuse, at most this many bytes (then all are merged). */
+const CACHE_BYTES = 128 * 2 ** 20;
 
 /** Free and live blocks of the memory above `base`, by byte address. */
 export class Heap {
@@ -36,6 +40,10 @@ export class Heap {
   readonly #freeAt = new Map<number, number>(); // address -> size
   readonly #freeEnd = new Map<number, number>(); // end address -> address
   readonly #bySize = new Map<number, Set<number>>(); // size -> addresses
+  // Freed blocks, kept whole by size for the next request of that size (a training step
+  // frees and asks for the same sizes every step), merged into the free lists by trim().
+  readonly #cache = new Map<number, number[]>();
+  #cached = 0;
   readonly #buffers = new WeakSet<ArrayBufferLike>(); // the memory's buffers (one per growth)
   readonly #gc = new FinalizationRegistry<number>((addr) => this.release(addr));
 
@@ -64,31 +72,44 @@ export class Heap {
   /** A block of at least `bytes` bytes (aligned), or -1 when the memory is full. */
   alloc(bytes: number): number {
     const size = align(Math.max(bytes, 1));
-    let addr = -1;
+    const hit = this.#cache.get(size)?.pop();
+    if (hit !== undefined) {
+      this.#cached -= size;
+      this.#live.set(hit, size);
+      return hit;
+    }
+    let addr = this.#fromFree(size);
+    if (addr < 0 && this.#cached > 0) {
+      this.trim();
+      addr = this.#fromFree(size);
+    }
+    if (addr >= 0) this.#live.set(addr, size);
+    return addr;
+  }
+
+  /** A block from the free lists (exact, else the smallest larger one split) or the top. */
+  #fromFree(size: number): number {
     const exact = this.#bySize.get(size);
     if (exact?.size) {
-      addr = exact.values().next().value as number;
+      const addr = exact.values().next().value as number;
       this.#unfree(addr, size);
-    } else {
-      // The smallest larger free block, split.
-      let best = -1, bestSize = Infinity;
-      for (const [a, s] of this.#freeAt) {
-        if (s > size && s < bestSize) [best, bestSize] = [a, s];
-      }
-      if (best >= 0) {
-        this.#unfree(best, bestSize);
-        this.#addFree(best + size, bestSize - size);
-        addr = best;
-      } else {
-        // (A vector read just past the last block must stay inside the memory: keep ALIGN
-        // bytes of headroom.)
-        const need = this.#top + size + ALIGN;
-        if (need > this.maxBytes || !this.#grow(need)) return -1;
-        addr = this.#top;
-        this.#top += size;
-      }
+      return addr;
     }
-    this.#live.set(addr, size);
+    let best = -1, bestSize = Infinity;
+    for (const [a, s] of this.#freeAt) {
+      if (s > size && s < bestSize) [best, bestSize] = [a, s];
+    }
+    if (best >= 0) {
+      this.#unfree(best, bestSize);
+      this.#addFree(best + size, bestSize - size);
+      return best;
+    }
+    // (A vector read just past the last block must stay inside the memory: keep ALIGN bytes
+    // of headroom.)
+    const need = this.#top + size + ALIGN;
+    if (need > this.maxBytes || !this.#grow(need)) return -1;
+    const addr = this.#top;
+    this.#top += size;
     return addr;
   }
 
@@ -97,6 +118,22 @@ export class Heap {
     const size = this.#live.get(addr);
     if (size === undefined) return false;
     this.#live.delete(addr);
+    let list = this.#cache.get(size);
+    if (!list) this.#cache.set(size, list = []);
+    list.push(addr);
+    this.#cached += size;
+    if (this.#cached > CACHE_BYTES) this.trim();
+    return true;
+  }
+
+  /** Merges every cached free block into the free lists (neighbours joined, top lowered). */
+  trim(): void {
+    for (const [size, list] of this.#cache) for (const addr of list) this.#merge(addr, size);
+    this.#cache.clear();
+    this.#cached = 0;
+  }
+
+  #merge(addr: number, size: number): void {
     let start = addr, end = addr + size;
     const before = this.#freeEnd.get(start);
     if (before !== undefined) {
@@ -110,7 +147,6 @@ export class Heap {
     }
     if (end === this.#top) this.#top = start; // the block at the top goes back to the top
     else this.#addFree(start, end - start);
-    return true;
   }
 
   /**
