@@ -283,22 +283,24 @@ function inBlocks(
   dst: Float32Array,
   rows: number,
   cols: number,
-  row: (s: number, d: number, r: number) => void,
+  row: (s: number, d: number, r: number, heap: Float32Array) => void,
 ): boolean {
   const sAt = s.heap.addressOf(src), dAt = s.heap.addressOf(dst);
   if (sAt >= 0 && dAt >= 0) {
+    const heap = s.heap.f32(); // (the kernels allocate nothing: the view stays whole)
     for (let r = 0, so = sAt / 4, d = dAt / 4; r < rows; r++, so += cols, d += cols) {
-      row(so, d, r);
+      row(so, d, r, heap);
     }
     return true;
   }
   const block = blockRows(rows, cols);
   return withTemp(s, block * cols, (tmp) => {
+    const heap = s.heap.f32();
     for (let r0 = 0; r0 < rows; r0 += block) {
       const r1 = Math.min(rows, r0 + block);
-      s.heap.f32().set(src.subarray(r0 * cols, r1 * cols), tmp);
-      for (let r = r0; r < r1; r++) row(tmp + (r - r0) * cols, tmp + (r - r0) * cols, r);
-      dst.set(s.heap.f32().subarray(tmp, tmp + (r1 - r0) * cols), r0 * cols);
+      heap.set(src.subarray(r0 * cols, r1 * cols), tmp);
+      for (let r = r0; r < r1; r++) row(tmp + (r - r0) * cols, tmp + (r - r0) * cols, r, heap);
+      dst.set(heap.subarray(tmp, tmp + (r1 - r0) * cols), r0 * cols);
     }
   });
 }
@@ -324,8 +326,8 @@ export function softmaxRows(
     s,
     log ? cols : 0,
     (scratch) =>
-      ran = inBlocks(s, src, dst, rows, cols, (so, d) => {
-        const heap = s.heap.f32(), sp = so * 4, dp = d * 4;
+      ran = inBlocks(s, src, dst, rows, cols, (so, d, _r, heap) => {
+        const sp = so * 4, dp = d * 4;
         let m = n4 ? k.max4(sp, n4) : -Infinity;
         for (let j = n4; j < cols; j++) if (heap[so + j] > m) m = heap[so + j];
         // A row of -Infinity (all masked) gives NaN, as in PyTorch.
@@ -375,8 +377,8 @@ export function layerNormRows(
     else heap.fill(1, wOff, wOff + cols);
     if (b) heap.set(b.subarray(0, cols), bOff);
     else heap.fill(0, bOff, bOff + cols);
-    ran = inBlocks(s, src, dst, rows, cols, (so, d, r) => {
-      const heap = s.heap.f32(), sp = so * 4;
+    ran = inBlocks(s, src, dst, rows, cols, (so, d, r, heap) => {
+      const sp = so * 4;
       let sum = n4 ? k.sum4(sp, n4) : 0;
       for (let j = n4; j < cols; j++) sum += heap[so + j];
       const mean = sum / cols;
