@@ -219,6 +219,9 @@ export function wasmMatmul(
   P.cAddr = direct ? outAt : tmp + aBytes + bBytes;
   P.pbAddr = tmp + aBytes + bBytes + cBytes;
   const io = new Copier(s.g.view(), P, aAt < 0 ? A : null, bAt < 0 ? B : null, direct ? null : out);
+  // A pool whose workers are still starting runs the chunks on the caller alone: its rate
+  // then says nothing about the pool (and would keep large matmuls off it for a long while).
+  const poolWarm = !p || p.ready() >= T - 1;
   const t0 = performance.now();
   try {
     if (p && L) p.run(P, L, s.g, T, io);
@@ -236,7 +239,7 @@ export function wasmMatmul(
   } finally {
     if (tmp > 0) heap.release(tmp);
   }
-  if (large) {
+  if (large && poolWarm) {
     const rate = flops / (performance.now() - t0 + 1e-3);
     if (!p) rateOne = rateOne ? 0.75 * rateOne + 0.25 * rate : rate;
     else if (poolRateThreads === T) ratePool = 0.75 * ratePool + 0.25 * rate;
