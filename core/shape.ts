@@ -87,3 +87,24 @@ export function checkShape(op: string, shape: Shape): number[] {
   }
   return [...shape];
 }
+
+/**
+ * Drops size-1 dims and merges each dim into the next where every view steps through the two
+ * as one (strides[d] = strides[d+1] * shape[d+1] in each), so inner loops run as long as they
+ * can. Returns the merged shape and each view's merged strides.
+ */
+export function mergeDims(shape: Shape, ...views: number[][]): [number[], number[][]] {
+  const sh: number[] = [], st: number[][] = views.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = sh.length - 1;
+    if (last >= 0 && views.every((v, i) => st[i][last] === v[d] * shape[d])) {
+      sh[last] *= shape[d];
+      views.forEach((v, i) => st[i][last] = v[d]);
+    } else {
+      sh.push(shape[d]);
+      views.forEach((v, i) => st[i].push(v[d]));
+    }
+  }
+  return [sh, st];
+}

@@ -4,6 +4,7 @@
  */
 import type { BinaryOp, UnaryOp } from "../../backend.ts";
 import type { DType, TypedArray } from "../../dtype.ts";
+import { mergeDims } from "../../shape.ts";
 import { wasmStridedCopy } from "./wasm/elementwise.ts";
 
 /** erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit). */
@@ -216,26 +217,6 @@ export function binaryKernel(op: BinaryOp, dtype: DType): BinaryFn {
   return f;
 }
 
-/**
- * Drops size-1 dims and merges each dim into the next where the view steps through them as
- * one (stride[d] = stride[d+1] * shape[d+1]), so inner loops run as long as they can.
- */
-function coalesceView(shape: number[], strides: number[]): [number[], number[]] {
-  const sh: number[] = [], st: number[] = [];
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = sh.length - 1;
-    if (last >= 0 && st[last] === strides[d] * shape[d]) {
-      sh[last] *= shape[d];
-      st[last] = strides[d];
-    } else {
-      sh.push(shape[d]);
-      st.push(strides[d]);
-    }
-  }
-  return [sh, st];
-}
-
 /** Contiguous runs at least this long are moved with TypedArray.set (a memcpy). */
 const SET_RUN = 48;
 
@@ -250,7 +231,7 @@ export function stridedCopy(
   let n = 1;
   for (const s of shape0) n *= s;
   if (n === 0) return;
-  const [shape, strides] = coalesceView(shape0, strides0);
+  const [shape, [strides]] = mergeDims(shape0, strides0);
   const nd = shape.length;
   if (nd === 0) {
     out[0] = x[offset];
@@ -292,7 +273,7 @@ export function stridedWrite(
   let n = 1;
   for (const s of shape0) n *= s;
   if (n === 0) return;
-  const [shape, strides] = coalesceView(shape0, strides0);
+  const [shape, [strides]] = mergeDims(shape0, strides0);
   const nd = shape.length;
   if (nd === 0) {
     dst[offset] = src[0];

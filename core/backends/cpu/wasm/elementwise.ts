@@ -18,10 +18,11 @@
  * three lanes past their runs likewise (values that only reach those lanes).
  */
 import type { BinaryOp, UnaryOp } from "../../../backend.ts";
-import { buildModule, F32, Fn, I32, V128 } from "./emit.ts";
+import { mergeDims } from "../../../shape.ts";
+import { buildModule, F32, Fn, I32, type MemoryImport, V128 } from "./emit.ts";
 import { hasSimd } from "./kernel.ts";
 import { emitExp, expLocals } from "./rows.ts";
-import { type Heap, wasmMemory } from "./memory.ts";
+import { type Heap, memoryImport, wasmMemory } from "./memory.ts";
 
 type Arith = "add" | "sub" | "mul" | "div";
 const ARITH: Arith[] = ["add", "sub", "mul", "div"];
@@ -104,7 +105,7 @@ function buildErf(): Fn {
   return f;
 }
 
-function buildElementwiseModule(initial: number, maximum: number, shared: boolean) {
+function buildElementwiseModule(memory: MemoryImport) {
   const fns: Record<string, Fn> = {};
   for (const op of ARITH) {
     // vv(a, b, out, n), vs(a, s, out, n), sv(s, b, out, n)
@@ -225,7 +226,7 @@ function buildElementwiseModule(initial: number, maximum: number, shared: boolea
     });
     fns[`adam${variant}`] = f;
   }
-  return buildModule(fns, { initial, maximum, shared });
+  return buildModule(fns, memory);
 }
 
 type RunFn = (a: number, b: number, out: number, n: number) => void;
@@ -241,10 +242,8 @@ function init() {
   kernels = null;
   const mem = hasSimd() ? wasmMemory() : null;
   if (!mem?.shared) return null; // tensors only live in a shared heap
-  const { memory, maxPages, heap } = mem;
-  const module = new WebAssembly.Module(
-    buildElementwiseModule(memory.buffer.byteLength / 65536, maxPages, true),
-  );
+  const { memory, heap } = mem;
+  const module = new WebAssembly.Module(buildElementwiseModule(memoryImport(mem)));
   const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
   kernels = { k, heap };
   return kernels;
@@ -258,15 +257,10 @@ export function wasmElementwiseAvailable(): boolean {
 export const WASM_BINARY = new Set<BinaryOp>(ARITH);
 export const WASM_UNARY = new Set<UnaryOp>(SIMPLE);
 
-/** True when `out` is a heap array these kernels may write whole vectors of (see above). */
-function writable(heap: Heap, out: Float32Array, n: number): boolean {
-  return heap.room(out) >= Math.ceil(n / 4) * 16;
-}
-
 /** out = op(x) for n contiguous floats; false (nothing written) where it cannot run. */
 export function wasmUnary(op: UnaryOp, x: Float32Array, out: Float32Array, n: number): boolean {
   const s = init();
-  if (!s || !WASM_UNARY.has(op) || !writable(s.heap, out, n)) return false;
+  if (!s || !WASM_UNARY.has(op) || !s.heap.wholeVectors(out, n)) return false;
   const xAt = s.heap.addressOf(x);
   if (xAt < 0) return false;
   s.k[op as Simple](xAt, out.byteOffset, n);
@@ -288,27 +282,11 @@ export function wasmBinary(
 ): boolean {
   const s = init();
   if (!s || !WASM_BINARY.has(op)) return false;
-  // Drop size-1 dims; merge a dim into the next when both operands step alike across it.
-  const dims: number[] = [], as: number[] = [], bs: number[] = [];
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = dims.length - 1;
-    if (
-      last >= 0 && as[last] === aStrides[d] * shape[d] && bs[last] === bStrides[d] * shape[d]
-    ) {
-      dims[last] *= shape[d];
-      as[last] = aStrides[d];
-      bs[last] = bStrides[d];
-    } else {
-      dims.push(shape[d]);
-      as.push(aStrides[d]);
-      bs.push(bStrides[d]);
-    }
-  }
+  const [dims, [as, bs]] = mergeDims(shape, aStrides, bStrides);
   const nd = dims.length;
   let n = 1;
   for (const d of dims) n *= d;
-  if (nd === 0 || !writable(s.heap, out, n)) return false;
+  if (nd === 0 || !s.heap.wholeVectors(out, n)) return false;
   const run = dims[nd - 1], sa = as[nd - 1], sb = bs[nd - 1];
   if ((sa !== 0 && sa !== 1) || (sb !== 0 && sb !== 1) || (sa === 0 && sb === 0)) return false;
   if (run < MIN_RUN && n > run) return false;
@@ -365,7 +343,7 @@ export function wasmStridedCopy(
   let n = 1;
   for (const d of shape) n *= d;
   const xAt = s.heap.addressOf(x);
-  if (xAt < 0 || !writable(s.heap, out as Float32Array, n)) return false;
+  if (xAt < 0 || !s.heap.wholeVectors(out, n)) return false;
   const run = shape[nd - 1], count = nd > 1 ? shape[nd - 2] : 1;
   const stride = nd > 1 ? 4 * strides[nd - 2] : 0, block = run * count;
   const idx = new Array(Math.max(0, nd - 2)).fill(0);
@@ -412,7 +390,7 @@ export function wasmAdam(
   const s = init();
   if (!s) return false;
   const at = arrays.map((a) => s.heap.addressOf(a));
-  if (at.some((a) => a < 0) || outs.some((o) => !writable(s.heap, o, n))) return false;
+  if (at.some((a) => a < 0) || outs.some((o) => !s.heap.wholeVectors(o, n))) return false;
   const fn = (s.k as unknown as Record<string, AdamFn>)[
     `adam${(c.decayP ? 4 : 0) + (c.addWd ? 2 : 0) + (c.lerpUp ? 1 : 0)}`
   ];

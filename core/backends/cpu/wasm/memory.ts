@@ -21,6 +21,7 @@
  * smallest larger free block, split. A full heap makes `heapArray` return null, so the caller
  * falls back to ordinary arrays.
  */
+import type { MemoryImport } from "./emit.ts";
 import { scratchAddress } from "./gemm.ts";
 import { hasSharedMemory } from "./kernel.ts";
 
@@ -184,6 +185,14 @@ export class Heap {
     return this.#live.get(a.byteOffset) ?? -1;
   }
 
+  /**
+   * Whether `a` starts a live block with room for n values rounded up to whole vectors of
+   * four: a kernel writing whole vectors may write it (the overhang stays in the block).
+   */
+  wholeVectors(a: ArrayBufferView, n: number): boolean {
+    return this.room(a) >= Math.ceil(n / 4) * 16;
+  }
+
   #f32: Float32Array | null = null;
   /** The whole memory as floats (a new view after growth). */
   f32(): Float32Array {
@@ -231,6 +240,11 @@ export interface WasmMemory {
   /** The memory's maximum in pages (modules importing it declare the same). */
   maxPages: number;
   heap: Heap;
+}
+
+/** How a module built for this memory declares its import (the memory's size now). */
+export function memoryImport(m: WasmMemory): MemoryImport {
+  return { initial: m.memory.buffer.byteLength / PAGE, maximum: m.maxPages, shared: m.shared };
 }
 
 let state: WasmMemory | null | undefined; // undefined: not tried; null: no Wasm here

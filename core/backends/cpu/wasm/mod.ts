@@ -18,20 +18,17 @@
  */
 import { GemmWorker, type KernelExports, type Problem, scratchAddress } from "./gemm.ts";
 import { buildGemmModule, hasRelaxedSimd, hasSimd, MR, NR } from "./kernel.ts";
-import { type Heap, MAX_THREADS, wasmMemory } from "./memory.ts";
+import { type Heap, MAX_THREADS, memoryImport, wasmMemory } from "./memory.ts";
 import { type Io, layoutFor, Pool } from "./pool.ts";
 
-const PAGE = 65536;
 /** Below this many flops (2 m n k per batch item) a matmul stays on the calling thread. */
 export const THREAD_MIN_FLOPS = 4e6;
 
 interface State {
-  memory: WebAssembly.Memory;
   module: WebAssembly.Module;
   g: GemmWorker;
   relaxed: boolean;
-  shared: boolean;
-  heap: Heap;
+  heap: Heap; // the kernels' memory is heap.memory
 }
 
 let state: State | null | undefined; // undefined: not tried yet; null: unavailable
@@ -73,7 +70,7 @@ export function setMatmulThreads(n: number, adaptive = true): void {
 
 /** The number of threads large matmuls use. */
 export function matmulThreads(): number {
-  return init()?.shared ? threads : 1;
+  return init()?.heap.shared ? threads : 1;
 }
 
 /** What the kernel runs with (workers: pool workers started so far), for tests and benches. */
@@ -95,26 +92,20 @@ function init(): State | null {
   const mem = hasSimd() ? wasmMemory() : null;
   if (!mem) return null;
   const relaxed = hasRelaxedSimd();
-  const { memory, shared, maxPages, heap } = mem;
-  const module = new WebAssembly.Module(
-    buildGemmModule(relaxed, {
-      initial: memory.buffer.byteLength / PAGE,
-      maximum: maxPages,
-      shared,
-    }),
-  );
+  const { memory, heap } = mem;
+  const module = new WebAssembly.Module(buildGemmModule(relaxed, memoryImport(mem)));
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const g = new GemmWorker(memory, instance.exports as unknown as KernelExports, scratchAddress(0));
-  state = { memory, module, g, relaxed, shared, heap };
+  state = { module, g, relaxed, heap };
   return state;
 }
 
 function getPool(s: State, size: number): Pool | null {
-  if (!s.shared || size < 2) return null;
+  if (!s.heap.shared || size < 2) return null;
   if (pool && pool.size >= size) return pool;
   pool?.terminate();
   try {
-    pool = new Pool(s.memory, s.module, size);
+    pool = new Pool(s.heap.memory, s.module, size);
   } catch {
     pool = null; // no workers here: stay single-threaded
   }
@@ -192,9 +183,8 @@ export function wasmMatmul(
   const aBytes = aAt < 0 ? align(4 * aLen) : 0, bBytes = bAt < 0 ? align(4 * bLen) : 0;
   const cBytes = direct ? 0 : align(4 * batch * mPad * nPad);
   const pbBytes = L?.nPack ? 4 * batch * k * nPad : 0;
-  const tmp = aBytes + bBytes + cBytes + pbBytes
-    ? heap.alloc(aBytes + bBytes + cBytes + pbBytes)
-    : 0;
+  const tmpBytes = aBytes + bBytes + cBytes + pbBytes;
+  const tmp = tmpBytes ? heap.alloc(tmpBytes) : 0;
   if (tmp < 0) {
     // Too big for the Wasm memory at once: do the batch in two halves.
     if (batch === 1) return false;

@@ -15,11 +15,10 @@
  * smallest normal) are 0 rather than subnormal (an absolute error under 1.2e-38), above
  * float32's largest value +Infinity, and NaN stays NaN.
  */
-import { buildModule, F32, Fn, I32, V128 } from "./emit.ts";
+import { buildModule, F32, Fn, I32, type MemoryImport, V128 } from "./emit.ts";
 import { hasSimd } from "./kernel.ts";
-import { type Heap, wasmMemory } from "./memory.ts";
+import { type Heap, memoryImport, wasmMemory } from "./memory.ts";
 
-const PAGE = 65536;
 // e^LO is float32's smallest normal, e^HI its largest finite value.
 const LO = -87.33654, HI = 88.72283935546875;
 const MAGIC = 12582912; // 1.5 * 2^23
@@ -113,11 +112,7 @@ function horizontal(f: Fn, v: number, op: "add" | "max"): void {
   }
 }
 
-function buildRowsModule(
-  initial: number,
-  maximum: number,
-  shared: boolean,
-): Uint8Array<ArrayBuffer> {
+function buildRowsModule(memory: MemoryImport): Uint8Array<ArrayBuffer> {
   const fns: Record<string, Fn> = {};
 
   // max4(ptr, n) -> f32: max of n floats, skipping NaN (pmax is one instruction, IEEE max
@@ -211,7 +206,7 @@ function buildRowsModule(
     });
     fns[sig ? "sigmoid" : "exp"] = f;
   }
-  return buildModule(fns, { initial, maximum, shared });
+  return buildModule(fns, memory);
 }
 
 interface RowExports {
@@ -232,11 +227,10 @@ function init() {
   kernels = null;
   const mem = hasSimd() ? wasmMemory() : null;
   if (!mem) return null;
-  const { memory, maxPages, shared, heap } = mem;
-  const bytes = buildRowsModule(memory.buffer.byteLength / PAGE, maxPages, shared);
-  const k = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } })
+  const bytes = buildRowsModule(memoryImport(mem));
+  const k = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: mem.memory } })
     .exports as unknown as RowExports;
-  kernels = { k, heap };
+  kernels = { k, heap: mem.heap };
   return kernels;
 }
 
@@ -408,7 +402,7 @@ export function expLike(
   const fn = op === "exp" ? s.k.exp : s.k.sigmoid;
   const sAt = s.heap.addressOf(src);
   // In place when dst is a heap block with room for the last whole vector.
-  if (sAt >= 0 && s.heap.room(dst) >= Math.ceil(n / 4) * 16) {
+  if (sAt >= 0 && s.heap.wholeVectors(dst, n)) {
     fn(sAt, dst.byteOffset, n4Of(n));
     return true;
   }
