@@ -89,22 +89,47 @@ export function checkShape(op: string, shape: Shape): number[] {
 }
 
 /**
- * Drops size-1 dims and merges each dim into the next where every view steps through the two
- * as one (strides[d] = strides[d+1] * shape[d+1] in each), so inner loops run as long as they
- * can. Returns the merged shape and each view's merged strides.
+ * Drops size-1 dims and merges each dim into the next where every stride array steps through
+ * the two as one (strides[d] = strides[d+1] * shape[d+1] in each), so most broadcasts and views
+ * become 1-3 dims and inner loops run as long as they can.
  */
-export function mergeDims(shape: Shape, ...views: number[][]): [number[], number[][]] {
-  const sh: number[] = [], st: number[][] = views.map(() => []);
+export function mergeDims(
+  shape: Shape,
+  strides: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
+  const sh: number[] = [];
+  const st: number[][] = strides.map(() => []);
   for (let d = 0; d < shape.length; d++) {
     if (shape[d] === 1) continue;
     const last = sh.length - 1;
-    if (last >= 0 && views.every((v, i) => st[i][last] === v[d] * shape[d])) {
+    if (last >= 0 && strides.every((s, k) => st[k][last] === s[d] * shape[d])) {
       sh[last] *= shape[d];
-      views.forEach((v, i) => st[i][last] = v[d]);
+      strides.forEach((s, k) => st[k][last] = s[d]);
     } else {
       sh.push(shape[d]);
-      views.forEach((v, i) => st[i].push(v[d]));
+      strides.forEach((s, k) => st[k].push(s[d]));
     }
   }
-  return [sh, st];
+  return { shape: sh, strides: st };
+}
+
+/** Splits `shape` around one axis into [outer, size, inner]. */
+export function splitAround(shape: Shape, axis: number): [number, number, number] {
+  let outer = 1, inner = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i];
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
+  return [outer, shape[axis], inner];
+}
+
+/** Merges neighbouring dims that are both reduced or both kept (size-1 dims dropped). */
+export function mergeReduced(shape: Shape, axes: number[]): { size: number; red: boolean }[] {
+  const groups: { size: number; red: boolean }[] = [];
+  shape.forEach((s, i) => {
+    if (s === 1) return;
+    const red = axes.includes(i);
+    const last = groups[groups.length - 1];
+    if (last && last.red === red) last.size *= s;
+    else groups.push({ size: s, red });
+  });
+  return groups;
 }

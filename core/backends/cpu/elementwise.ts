@@ -231,7 +231,7 @@ export function stridedCopy(
   let n = 1;
   for (const s of shape0) n *= s;
   if (n === 0) return;
-  const [shape, [strides]] = mergeDims(shape0, strides0);
+  const { shape, strides: [strides] } = mergeDims(shape0, [strides0]);
   const nd = shape.length;
   if (nd === 0) {
     out[0] = x[offset];
@@ -273,7 +273,7 @@ export function stridedWrite(
   let n = 1;
   for (const s of shape0) n *= s;
   if (n === 0) return;
-  const [shape, [strides]] = mergeDims(shape0, strides0);
+  const { shape, strides: [strides] } = mergeDims(shape0, [strides0]);
   const nd = shape.length;
   if (nd === 0) {
     dst[offset] = src[0];

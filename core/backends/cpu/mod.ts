@@ -12,7 +12,7 @@ import type {
 } from "../../backend.ts";
 import { allocArray, type DType, type TypedArray } from "../../dtype.ts";
 import { bitsAt, wordsToNormal, wordToUniform } from "../../random.ts";
-import { stridesOf } from "../../shape.ts";
+import { mergeReduced, splitAround, stridesOf } from "../../shape.ts";
 import { binaryKernel, stridedCopy, stridedWrite, unaryKernel } from "./elementwise.ts";
 import { matmulKernel } from "./matmul.ts";
 import { expLike, layerNormRows, softmaxRows } from "./wasm/rows.ts";
@@ -21,27 +21,6 @@ import { wasmAdam, wasmBinary, wasmUnary } from "./wasm/elementwise.ts";
 import { matmulOutSlack } from "./wasm/mod.ts";
 
 const arr = (b: Buf) => b as TypedArray;
-
-/** Splits `shape` around one axis into [outer, size, inner]. */
-function around(shape: number[], axis: number): [number, number, number] {
-  let outer = 1, inner = 1;
-  for (let i = 0; i < axis; i++) outer *= shape[i];
-  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
-  return [outer, shape[axis], inner];
-}
-
-/** Merges neighbouring dims that are both reduced or both kept (size-1 dims dropped). */
-function coalesce(shape: number[], axes: number[]): { size: number; red: boolean }[] {
-  const groups: { size: number; red: boolean }[] = [];
-  shape.forEach((s, i) => {
-    if (s === 1) return;
-    const red = axes.includes(i);
-    const last = groups[groups.length - 1];
-    if (last && last.red === red) last.size *= s;
-    else groups.push({ size: s, red });
-  });
-  return groups;
-}
 
 function reduceInto(
   op: ReduceOp,
@@ -321,7 +300,7 @@ export class CpuBackend implements Backend {
     let outN = 1;
     for (const s of outShape) outN *= s;
     const out = this.#take(dtype, outN);
-    const groups = coalesce(shape, axes);
+    const groups = mergeReduced(shape, axes);
     const reds = groups.filter((g) => g.red).length;
     if (reds <= 1) {
       const at = groups.findIndex((g) => g.red);
@@ -344,7 +323,7 @@ export class CpuBackend implements Backend {
     return out;
   }
   argReduce(op: "argmax" | "argmin", x: Buf, _dtype: DType, shape: number[], axis: number): Buf {
-    const [outer, r, inner] = around(shape, axis);
+    const [outer, r, inner] = splitAround(shape, axis);
     const X = arr(x);
     const out = new Int32Array(outer * inner);
     const better = op === "argmax"
@@ -372,7 +351,7 @@ export class CpuBackend implements Backend {
     return out;
   }
   scan(op: "cumsum" | "cumprod", x: Buf, dtype: DType, shape: number[], axis: number): Buf {
-    const [outer, r, inner] = around(shape, axis);
+    const [outer, r, inner] = splitAround(shape, axis);
     const X = arr(x);
     const out = this.#take(dtype, X.length);
     const acc = new Float64Array(inner);
@@ -389,7 +368,7 @@ export class CpuBackend implements Backend {
     return out;
   }
   sortIndices(x: Buf, _dtype: DType, shape: number[], axis: number, descending: boolean): Buf {
-    const [outer, r, inner] = around(shape, axis);
+    const [outer, r, inner] = splitAround(shape, axis);
     const X = arr(x);
     const out = new Int32Array(X.length);
     const order = Array.from({ length: r }, (_, k) => k);

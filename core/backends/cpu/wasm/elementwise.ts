@@ -282,7 +282,7 @@ export function wasmBinary(
 ): boolean {
   const s = init();
   if (!s || !WASM_BINARY.has(op)) return false;
-  const [dims, [as, bs]] = mergeDims(shape, aStrides, bStrides);
+  const { shape: dims, strides: [as, bs] } = mergeDims(shape, [aStrides, bStrides]);
   const nd = dims.length;
   let n = 1;
   for (const d of dims) n *= d;

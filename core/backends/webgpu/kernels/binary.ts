@@ -4,10 +4,11 @@
  * semantics: NaN-propagating maximum/minimum, Math.pow's special cases, wrapping int32
  * arithmetic, float `div` of ints and Python-style remainder.
  */
+import { mergeDims } from "../../../shape.ts";
 import type { BinaryOp } from "../../../backend.ts";
 import type { DType } from "../../../dtype.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
-import { checkDims, coalesce, groups, input, main1d, offsets, out, PRELUDE } from "./wgsl.ts";
+import { checkDims, groups, input, main1d, offsets, out, PRELUDE } from "./wgsl.ts";
 
 const CMP = new Set<BinaryOp>([
   "eq",
@@ -141,7 +142,7 @@ export function binary(
   const outDtype: DType = cmp ? "bool" : op === "div" ? "float32" : dtype;
   const o = gpu.alloc(n, outDtype);
   if (n === 0) return o;
-  const c = coalesce(outShape, [aStrides, bStrides]);
+  const c = mergeDims(outShape, [aStrides, bStrides]);
   const nd = c.shape.length;
   checkDims(op, nd);
   const p = gpu.pipeline(`binary:${op}:${dtype}:${nd}`, () => {
@@ -181,7 +182,7 @@ export function where(
   const n = outShape.reduce((s, v) => s * v, 1);
   const o = gpu.alloc(n, dtype);
   if (n === 0) return o;
-  const c = coalesce(outShape, [cStrides, aStrides, bStrides]);
+  const c = mergeDims(outShape, [cStrides, aStrides, bStrides]);
   const nd = c.shape.length;
   checkDims("where", nd);
   const p = gpu.pipeline(`where:${nd}`, () => {

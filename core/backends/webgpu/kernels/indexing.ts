@@ -16,9 +16,9 @@
  * (WGSL has no float atomics); float sums then depend on the order threads land in.
  */
 import type { DType } from "../../../dtype.ts";
-import { stridesOf } from "../../../shape.ts";
+import { mergeDims, stridesOf } from "../../../shape.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
-import { checkDims, coalesce, groups, main1d, offsets, PRELUDE } from "./wgsl.ts";
+import { checkDims, groups, main1d, offsets, PRELUDE } from "./wgsl.ts";
 
 const PULL_LIMIT = 1 << 24;
 /** Index entries one pull thread may walk (llvmpipe caps loop trips per invocation). */
@@ -54,7 +54,7 @@ export function strided(
   const n = numel(shape);
   const o = gpu.alloc(n, dtype);
   if (n === 0) return o;
-  const c = coalesce(shape, [strides]);
+  const c = mergeDims(shape, [strides]);
   const nd = c.shape.length;
   checkDims("strided", nd);
   if (nd === 1 && c.strides[0][0] === 1 || nd === 0) {
@@ -85,7 +85,7 @@ export function stridedSet(
   gpu.copy(base.buffer, o.buffer, size * 4);
   const n = numel(shape);
   if (n === 0) return o;
-  const c = coalesce(shape, [strides]);
+  const c = mergeDims(shape, [strides]);
   const nd = c.shape.length;
   checkDims("stridedSet", nd);
   if (nd === 1 && c.strides[0][0] === 1 || nd === 0) {

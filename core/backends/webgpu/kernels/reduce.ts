@@ -9,7 +9,7 @@
  */
 import type { ReduceOp } from "../../../backend.ts";
 import type { DType } from "../../../dtype.ts";
-import { stridesOf } from "../../../shape.ts";
+import { mergeReduced, splitAround, stridesOf } from "../../../shape.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
 import { strided } from "./indexing.ts";
 import { groups, main1d, PRELUDE, wgslType } from "./wgsl.ts";
@@ -21,26 +21,6 @@ const THREAD_PER_OUTPUT = 2048;
 const THREAD_MAX_R = 4096;
 /** Elements of a row one workgroup folds. */
 const CHUNK = RWG * 1024;
-
-function around(shape: number[], axis: number): [number, number, number] {
-  let outer = 1, inner = 1;
-  for (let i = 0; i < axis; i++) outer *= shape[i];
-  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
-  return [outer, shape[axis], inner];
-}
-
-/** Merges neighbouring dims that are both reduced or both kept (size-1 dims dropped). */
-function coalesceAxes(shape: number[], axes: number[]): { size: number; red: boolean }[] {
-  const gs: { size: number; red: boolean }[] = [];
-  shape.forEach((s, i) => {
-    if (s === 1) return;
-    const red = axes.includes(i);
-    const last = gs[gs.length - 1];
-    if (last && last.red === red) last.size *= s;
-    else gs.push({ size: s, red });
-  });
-  return gs;
-}
 
 /** Identity and combine (`fn comb`) of an op in WGSL, NaN-propagating for float max/min. */
 export function opCode(op: ReduceOp, t: string): { init: string; fn: string } {
@@ -140,7 +120,7 @@ export function reduce(
 ): GpuBuf {
   const outShape = shape.filter((_, i) => !axes.includes(i));
   const outN = outShape.reduce((a, v) => a * v, 1);
-  const gs = coalesceAxes(shape, axes);
+  const gs = mergeReduced(shape, axes);
   const reds = gs.filter((gr) => gr.red).length;
   if (reds <= 1) {
     const at = gs.findIndex((gr) => gr.red);
@@ -176,7 +156,7 @@ export function argReduce(
   shape: number[],
   axis: number,
 ): GpuBuf {
-  const [outer, r, inner] = around(shape, axis);
+  const [outer, r, inner] = splitAround(shape, axis);
   const nOut = outer * inner;
   const o = gpu.alloc(nOut, "int32");
   if (nOut === 0) return o;
@@ -248,7 +228,7 @@ export function scan(
   shape: number[],
   axis: number,
 ): GpuBuf {
-  const [outer, r, inner] = around(shape, axis);
+  const [outer, r, inner] = splitAround(shape, axis);
   const lines = outer * inner;
   const o = gpu.alloc(lines * r, dtype);
   if (lines * r === 0) return o;

@@ -64,30 +64,6 @@ export const input = (b: number, name: string, t: string) =>
 /** Workgroups for `n` threads of `wg`. */
 export const groups = (n: number, wg = WG) => Math.ceil(n / wg);
 
-/**
- * Drops size-1 dims and merges neighbours that every stride array walks contiguously, so most
- * broadcasts and views become 1-3 dims.
- */
-export function coalesce(
-  shape: readonly number[],
-  strides: readonly (readonly number[])[],
-): { shape: number[]; strides: number[][] } {
-  const sh: number[] = [];
-  const st: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = sh.length - 1;
-    if (last >= 0 && strides.every((s, k) => st[k][last] === s[d] * shape[d])) {
-      sh[last] *= shape[d];
-      strides.forEach((s, k) => st[k][last] = s[d]);
-    } else {
-      sh.push(shape[d]);
-      strides.forEach((s, k) => st[k].push(s[d]));
-    }
-  }
-  return { shape: sh, strides: st };
-}
-
 /** Throws when a view still has more dims than the strided kernels take. */
 export function checkDims(op: string, nd: number): void {
   if (nd > MAXD) {
