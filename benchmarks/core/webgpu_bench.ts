@@ -5,6 +5,12 @@
  * composition of primitives it replaces ("composed"), to show what fusing saves.
  * `deno bench -A benchmarks/core/webgpu_bench.ts`
  *
+ * Elementwise fusion (core/backends/webgpu/fusion.ts) is measured the same way: an elementwise
+ * chain and training steps (MLP; the transformer too on a hardware adapter, where it takes
+ * milliseconds rather than seconds) run "fused" and "unfused" (`fusion.enabled = false`: one
+ * kernel per op), beside tfjs's webgpu backend and jax-js's jit-compiled chain. Matmul runs at
+ * 2048 and 4096 as well on a hardware adapter.
+ *
  * Every iteration awaits a readback of the result, so the GPU work is inside the timing; the
  * readback itself (a map of n^2 floats) is part of every peer's number alike. Each library
  * runs once per size before timing, so shader compilation is left out. On a software adapter
@@ -12,14 +18,23 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
-import { defaultDevice, init as jaxInit, nn as jnn, numpy as jnp } from "@jax-js/jax";
+import {
+  type Array as JArray,
+  defaultDevice,
+  init as jaxInit,
+  jit,
+  nn as jnn,
+  numpy as jnp,
+} from "@jax-js/jax";
+import type { WebGpuBackend } from "../../core/backends/webgpu/mod.ts";
 import { withoutFusedKernels } from "../../core/ops/fused.ts";
 import { F, keep, manualSeed, randn, scope, setBackend, type Tensor } from "../../mod.ts";
+import { paperlabRun, type Run, tfjsRun, WORKLOADS } from "./_workloads.ts";
 
-const SIZES = [256, 512, 1024];
-
-const backend = await setBackend("webgpu");
+const backend = await setBackend("webgpu") as WebGpuBackend;
 console.log(`paperlab webgpu: ${backend.deviceInfo}`);
+const software = backend.deviceInfo.includes("(software)");
+const SIZES = software ? [256, 512, 1024] : [256, 512, 1024, 2048, 4096];
 manualSeed(0);
 
 const tfReady = await tf.setBackend("webgpu").catch(() => false);
@@ -133,5 +148,43 @@ function opBench(f: () => Tensor): () => Promise<void> {
     };
     await peer();
     Deno.bench(`${group}: tfjs webgpu`, { group }, peer);
+  }
+}
+
+/** A run with elementwise fusion off (one kernel per op). */
+const unfused = (run: Run): Run => async () => {
+  backend.fusion.enabled = false;
+  try {
+    await run();
+  } finally {
+    backend.fusion.enabled = true;
+  }
+};
+
+const fusionWorkloads: string[] = [WORKLOADS[0], WORKLOADS[5]];
+if (!software) fusionWorkloads.push(WORKLOADS[6]);
+for (const group of fusionWorkloads) {
+  const fused = paperlabRun(group)!, plain = unfused(paperlabRun(group)!);
+  await fused();
+  await plain();
+  Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
+  Deno.bench(`${group}: paperlab webgpu unfused`, { group }, plain);
+  const peer = tfReady ? tfjsRun(group) : undefined;
+  if (peer) {
+    await peer();
+    Deno.bench(`${group}: tfjs webgpu`, { group }, peer);
+  }
+  if (jaxReady && group === WORKLOADS[0]) {
+    const jx = jnp.array(Float32Array.from({ length: 1024 * 1024 }, () => Math.random() * 2 - 1), {
+      shape: [1024, 1024],
+    });
+    const chain = jit((x: JArray) => jnn.gelu(x.ref.mul(2).add(1), { approximate: false }).mul(x));
+    const jpeer = async () => {
+      const y = chain(jx.ref);
+      await y.data();
+      if (y.refCount > 0) y.dispose();
+    };
+    await jpeer();
+    Deno.bench(`${group}: jax-js webgpu (jit)`, { group }, jpeer);
   }
 }

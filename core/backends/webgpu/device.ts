@@ -6,6 +6,8 @@
  * are queued. Kernel parameters live in one uniform "arena" per batch: each dispatch gets a
  * 256-byte slot, and the arena is written with one `writeBuffer` just before the submit.
  *
+ * Elementwise ops reach the device through fusion.ts, which queues one kernel per chain.
+ *
  * Buffers come from a pool bucketed by size (powers of two and 1.5 times powers of two).
  * A buffer freed while the open encoder has work may still be read by that work: it is "dirty"
  * until the next submit. Kernel outputs may reuse dirty buffers (dispatches run in queue
@@ -57,6 +59,8 @@ export interface PoolStats {
   pooledBytes: number;
   /** Submits so far. */
   submits: number;
+  /** Kernel dispatches so far. */
+  dispatches: number;
 }
 
 export class Gpu {
@@ -70,6 +74,7 @@ export class Gpu {
   #pooledBytes = 0;
   #created = 0;
   #submits = 0;
+  #dispatches = 0;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #pending = 0;
@@ -182,6 +187,7 @@ export class Gpu {
       pooled,
       pooledBytes: this.#pooledBytes,
       submits: this.#submits,
+      dispatches: this.#dispatches,
     };
   }
 
@@ -212,6 +218,7 @@ export class Gpu {
     if (x > max || y > max || z > max) {
       throw new Error(`webgpu backend: dispatch [${x}, ${y}, ${z}] exceeds ${max} workgroups`);
     }
+    this.#dispatches++;
     const slot = this.#pending++;
     const words = this.#arenaWords;
     words.fill(0, slot * SLOT_WORDS, (slot + 1) * SLOT_WORDS);

@@ -10,6 +10,7 @@
 import type { Backend, BinaryOp, Buf, ReduceOp, UnaryOp } from "../../backend.ts";
 import type { DType, TypedArray } from "../../dtype.ts";
 import { type Gpu, type GpuBuf, type PoolStats, requestGpu } from "./device.ts";
+import { Fusion } from "./fusion.ts";
 import * as B from "./kernels/binary.ts";
 import * as C from "./kernels/creation.ts";
 import * as E from "./kernels/elementwise.ts";
@@ -19,12 +20,19 @@ import * as M from "./kernels/matmul.ts";
 import * as R from "./kernels/reduce.ts";
 import { sortIndices } from "./kernels/sort.ts";
 
-const g = (b: Buf) => b as GpuBuf;
-
 export class WebGpuBackend implements Backend {
   readonly name = "webgpu";
+  /** Lazy elementwise fusion (fusion.ts); `fusion.enabled = false` runs every op eagerly. */
+  readonly fusion: Fusion;
 
-  constructor(readonly gpu: Gpu, readonly deviceInfo: string) {}
+  constructor(readonly gpu: Gpu, readonly deviceInfo: string) {
+    this.fusion = new Fusion(gpu);
+  }
+
+  /** A buffer as kernels read it: a pending (fused) one is computed first. */
+  #g(b: Buf): GpuBuf {
+    return this.fusion.force(b as GpuBuf);
+  }
 
   /** Buffers created, pooled and submits so far (for tests and diagnostics). */
   poolStats(): PoolStats {
@@ -35,13 +43,13 @@ export class WebGpuBackend implements Backend {
     return this.gpu.upload(data, dtype);
   }
   read(buf: Buf, dtype: DType, size: number): Promise<TypedArray> {
-    return this.gpu.read(g(buf), dtype, size);
+    return this.gpu.read(this.#g(buf), dtype, size);
   }
   free(buf: Buf): void {
-    this.gpu.free(g(buf));
+    this.fusion.release(buf as GpuBuf);
   }
   full(size: number, dtype: DType, value: number): Buf {
-    return C.full(this.gpu, size, dtype, value);
+    return this.fusion.full(size, dtype, value) ?? C.full(this.gpu, size, dtype, value);
   }
   arange(size: number, start: number, step: number, dtype: DType): Buf {
     return C.arange(this.gpu, size, start, step, dtype);
@@ -57,10 +65,12 @@ export class WebGpuBackend implements Backend {
     return C.random(this.gpu, kind, size, key, start, low, high);
   }
   cast(x: Buf, from: DType, to: DType, size: number): Buf {
-    return E.cast(this.gpu, g(x), from, to, size);
+    return this.fusion.cast(x as GpuBuf, from, to, size) ??
+      E.cast(this.gpu, this.#g(x), from, to, size);
   }
   unary(op: UnaryOp, x: Buf, dtype: DType, size: number): Buf {
-    return E.unary(this.gpu, op, g(x), dtype, size);
+    return this.fusion.unary(op, x as GpuBuf, dtype, size) ??
+      E.unary(this.gpu, op, this.#g(x), dtype, size);
   }
   binary(
     op: BinaryOp,
@@ -71,7 +81,9 @@ export class WebGpuBackend implements Backend {
     outShape: number[],
     dtype: DType,
   ): Buf {
-    return B.binary(this.gpu, op, g(a), aStrides, g(b), bStrides, outShape, dtype);
+    const ga = a as GpuBuf, gb = b as GpuBuf;
+    return this.fusion.binary(op, ga, aStrides, gb, bStrides, outShape, dtype) ??
+      B.binary(this.gpu, op, this.#g(ga), aStrides, this.#g(gb), bStrides, outShape, dtype);
   }
   where(
     cond: Buf,
@@ -83,19 +95,31 @@ export class WebGpuBackend implements Backend {
     outShape: number[],
     dtype: DType,
   ): Buf {
-    return B.where(this.gpu, g(cond), cStrides, g(a), aStrides, g(b), bStrides, outShape, dtype);
+    const c = cond as GpuBuf, ga = a as GpuBuf, gb = b as GpuBuf;
+    return this.fusion.where(c, cStrides, ga, aStrides, gb, bStrides, outShape, dtype) ??
+      B.where(
+        this.gpu,
+        this.#g(c),
+        cStrides,
+        this.#g(ga),
+        aStrides,
+        this.#g(gb),
+        bStrides,
+        outShape,
+        dtype,
+      );
   }
   reduce(op: ReduceOp, x: Buf, dtype: DType, shape: number[], axes: number[]): Buf {
-    return R.reduce(this.gpu, op, g(x), dtype, shape, axes);
+    return R.reduce(this.gpu, op, this.#g(x), dtype, shape, axes);
   }
   argReduce(op: "argmax" | "argmin", x: Buf, dtype: DType, shape: number[], axis: number): Buf {
-    return R.argReduce(this.gpu, op, g(x), dtype, shape, axis);
+    return R.argReduce(this.gpu, op, this.#g(x), dtype, shape, axis);
   }
   scan(op: "cumsum" | "cumprod", x: Buf, dtype: DType, shape: number[], axis: number): Buf {
-    return R.scan(this.gpu, op, g(x), dtype, shape, axis);
+    return R.scan(this.gpu, op, this.#g(x), dtype, shape, axis);
   }
   sortIndices(x: Buf, dtype: DType, shape: number[], axis: number, descending: boolean): Buf {
-    return sortIndices(this.gpu, g(x), dtype, shape, axis, descending);
+    return sortIndices(this.gpu, this.#g(x), dtype, shape, axis, descending);
   }
   matmul(
     a: Buf,
@@ -111,8 +135,8 @@ export class WebGpuBackend implements Backend {
   ): Buf {
     return M.matmul(
       this.gpu,
-      g(a),
-      g(b),
+      this.#g(a),
+      this.#g(b),
       batch,
       m,
       n,
@@ -124,7 +148,7 @@ export class WebGpuBackend implements Backend {
     );
   }
   strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf {
-    return I.strided(this.gpu, g(x), dtype, shape, strides, offset);
+    return I.strided(this.gpu, this.#g(x), dtype, shape, strides, offset);
   }
   stridedSet(
     base: Buf,
@@ -135,10 +159,10 @@ export class WebGpuBackend implements Backend {
     strides: number[],
     offset: number,
   ): Buf {
-    return I.stridedSet(this.gpu, g(base), size, g(src), dtype, shape, strides, offset);
+    return I.stridedSet(this.gpu, this.#g(base), size, this.#g(src), dtype, shape, strides, offset);
   }
   softmax(x: Buf, rows: number, cols: number, log: boolean): Buf | null {
-    return Fu.softmaxRows(this.gpu, g(x), rows, cols, log);
+    return Fu.softmaxRows(this.gpu, this.#g(x), rows, cols, log);
   }
   layerNorm(
     x: Buf,
@@ -148,11 +172,11 @@ export class WebGpuBackend implements Backend {
     weight: Buf | null,
     bias: Buf | null,
   ): { y: Buf; stats: Buf } | null {
-    const w = weight ? g(weight) : null, b = bias ? g(bias) : null;
-    return Fu.layerNormRows(this.gpu, g(x), rows, cols, eps, w, b);
+    const w = weight ? this.#g(weight) : null, b = bias ? this.#g(bias) : null;
+    return Fu.layerNormRows(this.gpu, this.#g(x), rows, cols, eps, w, b);
   }
   gather(x: Buf, dtype: DType, xShape: number[], dim: number, idx: Buf, idxShape: number[]): Buf {
-    return I.gather(this.gpu, g(x), dtype, xShape, dim, g(idx), idxShape);
+    return I.gather(this.gpu, this.#g(x), dtype, xShape, dim, this.#g(idx), idxShape);
   }
   scatter(
     base: Buf,
@@ -167,13 +191,13 @@ export class WebGpuBackend implements Backend {
   ): Buf {
     return I.scatter(
       this.gpu,
-      g(base),
+      this.#g(base),
       dtype,
       baseShape,
       dim,
-      g(idx),
+      this.#g(idx),
       idxShape,
-      g(src),
+      this.#g(src),
       srcShape,
       mode,
     );

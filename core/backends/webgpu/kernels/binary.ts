@@ -22,7 +22,7 @@ const CMP = new Set<BinaryOp>([
   "logicalXor",
 ]);
 
-const F_BINARY: Record<BinaryOp, string> = {
+export const F_BINARY: Record<BinaryOp, string> = {
   add: "a + b",
   sub: "a - b",
   mul: "a * b",
@@ -43,7 +43,7 @@ const F_BINARY: Record<BinaryOp, string> = {
 };
 
 /** Math.pow's special cases, then exp2(b log2 |a|) with the sign of odd integer powers. */
-const F_BIN_HELPERS = /* wgsl */ `
+export const F_BIN_HELPERS = /* wgsl */ `
 fn nz(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) != 0u; }
 fn neg_(x: f32) -> bool { return (bitcast<u32>(x) >> 31u) != 0u; }
 fn pow_(a: f32, b: f32) -> f32 {

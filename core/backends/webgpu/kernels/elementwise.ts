@@ -34,7 +34,7 @@ export function cast(gpu: Gpu, x: GpuBuf, from: DType, to: DType, size: number):
   return o;
 }
 
-const F_UNARY: Record<UnaryOp, string> = {
+export const F_UNARY: Record<UnaryOp, string> = {
   neg: "-x",
   abs: "abs(x)",
   sign: "select(select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0), 0.0, is_nan(x))", // NaN -> 0 as the CPU
@@ -60,7 +60,7 @@ const F_UNARY: Record<UnaryOp, string> = {
 };
 
 /** Float helpers: log1p/expm1 by Goldberg's correction, erf by Numerical Recipes' erfc fit. */
-const F_HELPERS = /* wgsl */ `
+export const F_HELPERS = /* wgsl */ `
 fn log_(x: f32) -> f32 {
   if (x < 0.0) { return nan(); }
   if (x == 0.0) { return -bitcast<f32>(0x7f800000u); }
