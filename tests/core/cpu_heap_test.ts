@@ -1,14 +1,17 @@
 /**
  * The CPU backend's Wasm heap (core/backends/cpu/wasm/memory.ts) and the kernels that work in
  * it in place (wasm/elementwise.ts): the allocator's reuse, splitting, merging and full-heap
- * behaviour; Wasm binary ops with every broadcast form, unary ops and strided copies against
- * the JavaScript loops bit for bit (special values included); and the backend keeping large
- * tensors in the heap, matmul included.
+ * behaviour; Wasm binary ops and comparisons with every broadcast form, unary ops, strided
+ * copies, bool-to-float casts and column sums against the JavaScript loops bit for bit
+ * (special values included); and the backend keeping large tensors in the heap, matmul
+ * included.
  */
 import { ok as assert, strictEqual as eq } from "node:assert/strict";
 import { binaryKernel, erf, unaryKernel } from "../../core/backends/cpu/elementwise.ts";
 import {
   wasmBinary,
+  wasmBoolToF32,
+  wasmColumnSum,
   wasmElementwiseAvailable,
   wasmStridedCopy,
   wasmUnary,
@@ -135,6 +138,64 @@ for (const op of ["add", "sub", "mul", "div"] as const) {
     },
   });
 }
+
+for (const op of ["eq", "ne", "lt", "le", "gt", "ge"] as const) {
+  Deno.test({
+    name: `wasm elementwise: ${op} gives the JS loop's bools in every broadcast form`,
+    ignore,
+    fn() {
+      // Rounded values, so that many pairs are equal; NaN, +-0 and +-Inf stay.
+      const ints = (n: number) => rand(n).map(Math.round);
+      for (const [name, shape, as, bs, na, nb] of SHAPES) {
+        const a = ints(na), b = ints(nb);
+        const n = shape.reduce((x, y) => x * y, 1);
+        const want = new Uint8Array(n);
+        binaryKernel(op, "float32")(a, b, want, shape, as, bs);
+        const out = heapArray("bool", n)! as Uint8Array;
+        assert(wasmBinary(op, inHeap(a), as, inHeap(b), bs, shape, out), `${name}: ran`);
+        for (let i = 0; i < n; i++) eq(out[i], want[i], `${op} ${name} [${i}]`);
+        heapGive(out);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "wasm elementwise: bools cast to 0/1 floats",
+  ignore,
+  fn() {
+    const n = 1031;
+    const x = heapArray("bool", n)! as Uint8Array;
+    for (let i = 0; i < n; i++) x[i] = (i * 7) % 3 === 0 ? 1 : 0;
+    const out = heapArray("float32", n)! as Float32Array;
+    assert(wasmBoolToF32(x, out, n));
+    for (let i = 0; i < n; i++) eq(out[i], x[i], `[${i}]`);
+  },
+});
+
+Deno.test({
+  name: "wasm elementwise: column sums equal the float64 loop's bits; inner % 4 != 0 declines",
+  ignore,
+  fn() {
+    for (const [outer, r, inner] of [[1, 1024, 512], [10, 64, 128], [3, 5, 4], [2, 700, 8]]) {
+      const x = rand(outer * r * inner);
+      const want = new Float32Array(outer * inner);
+      for (let o = 0; o < outer; o++) {
+        for (let i = 0; i < inner; i++) {
+          let acc = 0;
+          for (let k = 0; k < r; k++) acc += x[(o * r + k) * inner + i];
+          want[o * inner + i] = acc;
+        }
+      }
+      // Output in the heap (written in place) and outside it (copied out).
+      for (const out of [heapArray("float32", outer * inner)!, new Float32Array(outer * inner)]) {
+        assert(wasmColumnSum(inHeap(x), out as Float32Array, outer, r, inner));
+        sameBits(out as Float32Array, want, `colSum [${outer}, ${r}, ${inner}]`);
+      }
+    }
+    assert(!wasmColumnSum(inHeap(rand(1000)), new Float32Array(50), 2, 50, 10), "inner 10");
+  },
+});
 
 Deno.test({
   name: "wasm elementwise: short runs and outputs outside the heap are left to the JS loops",

@@ -17,7 +17,14 @@ import { binaryKernel, stridedCopy, stridedWrite, unaryKernel } from "./elementw
 import { matmulKernel } from "./matmul.ts";
 import { expLike, layerNormRows, softmaxRows } from "./wasm/rows.ts";
 import { heapArray, heapGive } from "./wasm/memory.ts";
-import { wasmAdam, wasmBinary, wasmUnary } from "./wasm/elementwise.ts";
+import {
+  WASM_BINARY,
+  wasmAdam,
+  wasmBinary,
+  wasmBoolToF32,
+  wasmColumnSum,
+  wasmUnary,
+} from "./wasm/elementwise.ts";
 import { matmulOutSlack } from "./wasm/mod.ts";
 
 const arr = (b: Buf) => b as TypedArray;
@@ -220,9 +227,12 @@ export class CpuBackend implements Backend {
     for (let i = 0; i < size; i++) out[i] = low + (bitsAt(k0, k1, start + i) % range);
     return out;
   }
-  cast(x: Buf, _from: DType, to: DType, size: number): Buf {
+  cast(x: Buf, from: DType, to: DType, size: number): Buf {
     const src = arr(x);
     const out = this.#take(to, size);
+    if (from === "bool" && to === "float32" && size >= HEAP_MIN_VALUES) {
+      if (wasmBoolToF32(src as Uint8Array, out as Float32Array, size)) return out;
+    }
     if (to === "bool") { for (let i = 0; i < size; i++) out[i] = src[i] !== 0 ? 1 : 0; }
     else if (to === "int32") { for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]); }
     else out.set(src.subarray(0, size));
@@ -255,8 +265,9 @@ export class CpuBackend implements Backend {
     let n = 1;
     for (const s of outShape) n *= s;
     const out = this.#take(outDtype, n);
-    if (outDtype === "float32" && dtype === "float32" && n >= HEAP_MIN_VALUES) {
-      const [A, B, O] = [arr(a), arr(b), out] as Float32Array[];
+    if (dtype === "float32" && n >= HEAP_MIN_VALUES && WASM_BINARY.has(op)) {
+      const [A, B] = [arr(a), arr(b)] as Float32Array[];
+      const O = out as Float32Array | Uint8Array;
       if (wasmBinary(op, A, aStrides, B, bStrides, outShape, O)) return out;
     }
     binaryKernel(op, dtype)(arr(a), arr(b), out, outShape, aStrides, bStrides);
@@ -310,6 +321,12 @@ export class CpuBackend implements Backend {
         else if (i === at) r = g.size;
         else inner *= g.size;
       });
+      if (
+        op === "sum" && dtype === "float32" && inner > 1 && outer * r * inner >= HEAP_MIN_VALUES
+      ) {
+        const [X, O] = [arr(x), out] as Float32Array[];
+        if (wasmColumnSum(X, O, outer, r, inner)) return out;
+      }
       reduceInto(op, arr(x), out, outer, r, inner);
       return out;
     }

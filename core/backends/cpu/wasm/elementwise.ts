@@ -26,17 +26,26 @@ import { type Heap, memoryImport, wasmMemory } from "./memory.ts";
 
 type Arith = "add" | "sub" | "mul" | "div";
 const ARITH: Arith[] = ["add", "sub", "mul", "div"];
+/** Comparisons: IEEE (false for NaN, but `ne`), as JavaScript's; 0/1 bytes out. */
+type Cmp = "eq" | "ne" | "lt" | "le" | "gt" | "ge";
+const CMP: Cmp[] = ["eq", "ne", "lt", "le", "gt", "ge"];
 type Simple = "neg" | "abs" | "sqrt" | "relu" | "erf";
 const SIMPLE: Simple[] = ["neg", "abs", "sqrt", "relu", "erf"];
 
 /** Runs shorter than this go to the JavaScript loops when there are several of them. */
 const MIN_RUN = 16;
 
-function emitArith(f: Fn, op: Arith): void {
+function emitArith(f: Fn, op: Arith | Cmp): void {
   if (op === "add") f.f32x4Add();
   else if (op === "sub") f.f32x4Sub();
   else if (op === "mul") f.f32x4Mul();
-  else f.f32x4Div();
+  else if (op === "div") f.f32x4Div();
+  else if (op === "eq") f.f32x4Eq();
+  else if (op === "ne") f.f32x4Ne();
+  else if (op === "lt") f.f32x4Lt();
+  else if (op === "le") f.f32x4Le();
+  else if (op === "gt") f.f32x4Gt();
+  else f.f32x4Ge();
 }
 
 /** `for (p = 0; p < n4*4; p += 16) body(p)` over n4 = ceil(n / 4) vectors; p in bytes. */
@@ -107,8 +116,9 @@ function buildErf(): Fn {
 
 function buildElementwiseModule(memory: MemoryImport) {
   const fns: Record<string, Fn> = {};
-  for (const op of ARITH) {
-    // vv(a, b, out, n), vs(a, s, out, n), sv(s, b, out, n)
+  for (const op of [...ARITH, ...CMP]) {
+    // vv(a, b, out, n), vs(a, s, out, n), sv(s, b, out, n); comparisons write a byte each
+    const cmp = (CMP as string[]).includes(op);
     for (const kind of ["vv", "vs", "sv"] as const) {
       const f = new Fn(
         kind === "vv" ? [I32, I32, I32, I32] : kind === "vs" ? [I32, F32, I32, I32] : [
@@ -120,16 +130,24 @@ function buildElementwiseModule(memory: MemoryImport) {
       );
       const [A, B, O, N] = [0, 1, 2, 3];
       const p = f.local(I32), end = f.local(I32), s = f.local(V128);
+      const m = f.local(V128), ones = f.local(V128);
       if (kind === "vs") f.get(B).f32x4Splat().set(s);
       if (kind === "sv") f.get(A).f32x4Splat().set(s);
+      f.i32x4Const(0x01010101).set(ones);
       vecLoop(f, p, end, N, () => {
-        f.get(O).get(p).add();
+        f.get(O).get(p);
+        if (cmp) f.i32(2).shrU();
+        f.add();
         if (kind === "sv") f.get(s);
         else f.get(A).get(p).add().v128Load();
         if (kind === "vs") f.get(s);
         else f.get(B).get(p).add().v128Load();
         emitArith(f, op);
-        f.v128Store();
+        if (cmp) {
+          // all-ones/zero i32 lanes -> bytes 0-3, then 0xff -> 1
+          f.tee(m).get(m).i16x8NarrowI32x4S().tee(m).get(m).i8x16NarrowI16x8S();
+          f.get(ones).v128And().store32Lane(0);
+        } else f.v128Store();
       });
       fns[`${op}_${kind}`] = f;
     }
@@ -150,6 +168,58 @@ function buildElementwiseModule(memory: MemoryImport) {
       f.v128Store();
     });
     fns[op] = f;
+  }
+  // boolToF32(src, dst, n): 0/1 bytes to 0/1 floats.
+  {
+    const f = new Fn([I32, I32, I32]);
+    const [S, D, N] = [0, 1, 2];
+    const p = f.local(I32), end = f.local(I32);
+    vecLoop(f, p, end, N, () => {
+      f.get(D).get(p).add();
+      f.get(S).get(p).i32(2).shrU().add().load32Zero();
+      f.i16x8ExtendLowU8().i32x4ExtendLowU16().f32x4ConvertI32x4U().v128Store();
+    });
+    fns.boolToF32 = f;
+  }
+  // colSum(x, out, outer, r, inner, acc): out[o, i] = sum over k of x[o, k, i] for x
+  // [outer, r, inner] (inner a multiple of 4), accumulated in float64 at acc (inner doubles)
+  // in the order of CpuBackend's loop, so the sums are the same bits.
+  {
+    const f = new Fn([I32, I32, I32, I32, I32, I32]);
+    const [X, O, OUTER, R, INNER, ACC] = [0, 1, 2, 3, 4, 5];
+    const o = f.local(I32), k = f.local(I32), ap = f.local(I32), aEnd = f.local(I32);
+    const rowEnd = f.local(I32), v = f.local(V128);
+    f.get(ACC).get(INNER).i32(8).mul().add().set(aEnd);
+    f.i32(0).set(o);
+    f.whileLt(o, OUTER, () => {
+      f.get(ACC).set(ap);
+      f.whileLt(ap, aEnd, () => {
+        f.get(ap).v128Zero().v128Store();
+        f.inc(ap, 16);
+      });
+      f.i32(0).set(k);
+      f.whileLt(k, R, () => {
+        f.get(ACC).set(ap);
+        f.get(X).get(INNER).i32(4).mul().add().set(rowEnd);
+        f.whileLt(X, rowEnd, () => {
+          f.get(X).v128Load().set(v);
+          f.get(ap).get(ap).v128Load().get(v).f64x2PromoteLow().f64x2Add().v128Store();
+          f.get(ap).get(ap).v128Load(16).get(v).get(v);
+          f.shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]);
+          f.f64x2PromoteLow().f64x2Add().v128Store(16);
+          f.inc(X, 16).inc(ap, 32);
+        });
+        f.inc(k, 1);
+      });
+      f.get(ACC).set(ap);
+      f.whileLt(ap, aEnd, () => {
+        f.get(O).get(ap).v128Load().f32x4DemoteZero().get(ap).v128Load(16).f32x4DemoteZero();
+        f.shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]).v128Store();
+        f.inc(O, 16).inc(ap, 32);
+      });
+      f.inc(o, 1);
+    });
+    fns.colSum = f;
   }
   // copyRuns(src, dst, run, count, stride): `count` runs of `run` 4-byte values, run r read
   // at src + r * stride (bytes) and written contiguously from dst.
@@ -233,6 +303,8 @@ type RunFn = (a: number, b: number, out: number, n: number) => void;
 type AdamFn = (...args: number[]) => void;
 type Exports = Record<string, RunFn> & Record<Simple, (x: number, o: number, n: number) => void> & {
   copyRuns(src: number, dst: number, run: number, count: number, stride: number): void;
+  boolToF32(src: number, dst: number, n: number): void;
+  colSum(x: number, out: number, outer: number, r: number, inner: number, acc: number): void;
 };
 
 let kernels: { k: Exports; heap: Heap } | null | undefined;
@@ -254,7 +326,7 @@ export function wasmElementwiseAvailable(): boolean {
   return !!init();
 }
 
-export const WASM_BINARY = new Set<BinaryOp>(ARITH);
+export const WASM_BINARY = new Set<BinaryOp>([...ARITH, ...CMP]);
 export const WASM_UNARY = new Set<UnaryOp>(SIMPLE);
 
 /** out = op(x) for n contiguous floats; false (nothing written) where it cannot run. */
@@ -268,8 +340,9 @@ export function wasmUnary(op: UnaryOp, x: Float32Array, out: Float32Array, n: nu
 }
 
 /**
- * out = a op b with broadcasting (the strides of backend.ts's binary, in elements); false
- * (nothing written) where these kernels do not apply, so the caller runs its loop.
+ * out = a op b with broadcasting (the strides of backend.ts's binary, in elements): floats
+ * out of + - * /, bools (0/1 bytes) out of comparisons; false (nothing written) where these
+ * kernels do not apply, so the caller runs its loop.
  */
 export function wasmBinary(
   op: BinaryOp,
@@ -278,7 +351,7 @@ export function wasmBinary(
   B: Float32Array,
   bStrides: number[],
   shape: number[],
-  out: Float32Array,
+  out: Float32Array | Uint8Array,
 ): boolean {
   const s = init();
   if (!s || !WASM_BINARY.has(op)) return false;
@@ -305,12 +378,12 @@ export function wasmBinary(
   }
   const f32 = heap.f32(), k = s.k;
   const fn = sa && sb ? k[`${op}_vv`] : sa ? k[`${op}_vs`] : k[`${op}_sv`];
-  const oAt = out.byteOffset, aF = aAt / 4, bF = bAt / 4;
+  const oAt = out.byteOffset, oBytes = out.BYTES_PER_ELEMENT, aF = aAt / 4, bF = bAt / 4;
   const idx = new Array(nd - 1).fill(0);
   let oa = 0, ob = 0;
   for (let o = 0; o < n; o += run) {
     const a = sa ? aAt + 4 * oa : f32[aF + oa], b = sb ? bAt + 4 * ob : f32[bF + ob];
-    fn(a, b, oAt + 4 * o, run);
+    fn(a, b, oAt + oBytes * o, run);
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]++;
       oa += as[d];
@@ -322,6 +395,41 @@ export function wasmBinary(
     }
   }
   if (tmp >= 0) heap.release(tmp);
+  return true;
+}
+
+/** out = 0/1 floats of n bools; false (nothing written) where it cannot run. */
+export function wasmBoolToF32(x: Uint8Array, out: Float32Array, n: number): boolean {
+  const s = init();
+  if (!s || !s.heap.wholeVectors(out, n)) return false;
+  const xAt = s.heap.addressOf(x);
+  if (xAt < 0) return false;
+  s.k.boolToF32(xAt, out.byteOffset, n);
+  return true;
+}
+
+/**
+ * out[o, i] = sum over k of x[o, k, i], x viewed as [outer, r, inner] floats (inner a multiple
+ * of 4): the same float64 sums as CpuBackend's loop, in SIMD. False where it cannot run.
+ */
+export function wasmColumnSum(
+  x: Float32Array,
+  out: Float32Array,
+  outer: number,
+  r: number,
+  inner: number,
+): boolean {
+  const s = init();
+  if (!s || inner % 4 !== 0) return false;
+  const xAt = s.heap.addressOf(x);
+  if (xAt < 0) return false;
+  const n = outer * inner, direct = s.heap.wholeVectors(out, n);
+  const tmp = s.heap.alloc(8 * inner + (direct ? 0 : 4 * n));
+  if (tmp < 0) return false;
+  const oAt = direct ? out.byteOffset : tmp + 8 * inner;
+  s.k.colSum(xAt, oAt, outer, r, inner, tmp);
+  if (!direct) out.set(s.heap.f32().subarray(oAt / 4, oAt / 4 + n));
+  s.heap.release(tmp);
   return true;
 }
 

@@ -179,6 +179,13 @@ export class Fn {
     return this.simd(0x0b, ...this.mem(4, offset));
   }
   /** Stores 64-bit lane `lane` (0 or 1) of a v128. */
+  /** v128.load32_zero: 4 bytes into the low lane, the rest zero. */
+  load32Zero(offset = 0): this {
+    return this.simd(0x5c, ...this.mem(2, offset));
+  }
+  store32Lane(lane: number, offset = 0): this {
+    return this.simd(0x5a, ...this.mem(2, offset), lane);
+  }
   store64Lane(lane: number, offset = 0): this {
     return this.simd(0x5b, ...this.mem(3, offset), lane);
   }
@@ -233,8 +240,48 @@ export class Fn {
   f32x4Pmax(): this {
     return this.simd(0xeb);
   }
+  f32x4Eq(): this {
+    return this.simd(0x41);
+  }
+  f32x4Ne(): this {
+    return this.simd(0x42);
+  }
   f32x4Lt(): this {
     return this.simd(0x43);
+  }
+  f32x4Le(): this {
+    return this.simd(0x45);
+  }
+  f32x4Ge(): this {
+    return this.simd(0x46);
+  }
+  /** f64x2 of the low two f32 lanes. */
+  f64x2PromoteLow(): this {
+    return this.simd(0x5f);
+  }
+  /** f32x4 [a0, a1, 0, 0] of an f64x2, rounded to nearest. */
+  f32x4DemoteZero(): this {
+    return this.simd(0x5e);
+  }
+  f64x2Add(): this {
+    return this.simd(0xf0);
+  }
+  /** Signed saturating narrowings: two i32x4 to one i16x8, two i16x8 to one i8x16. */
+  i16x8NarrowI32x4S(): this {
+    return this.simd(0x85);
+  }
+  i8x16NarrowI16x8S(): this {
+    return this.simd(0x65);
+  }
+  /** Zero extension of the low half: u8 lanes to u16, u16 lanes to u32. */
+  i16x8ExtendLowU8(): this {
+    return this.simd(0x89);
+  }
+  i32x4ExtendLowU16(): this {
+    return this.simd(0xa9);
+  }
+  f32x4ConvertI32x4U(): this {
+    return this.simd(0xfb);
   }
   f32x4Gt(): this {
     return this.simd(0x44);

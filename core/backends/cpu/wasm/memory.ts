@@ -186,11 +186,11 @@ export class Heap {
   }
 
   /**
-   * Whether `a` starts a live block with room for n values rounded up to whole vectors of
-   * four: a kernel writing whole vectors may write it (the overhang stays in the block).
+   * Whether `a` starts a live block with room for n values rounded up to groups of four: a
+   * kernel writing four values at a time may write it (the overhang stays in the block).
    */
   wholeVectors(a: ArrayBufferView, n: number): boolean {
-    return this.room(a) >= Math.ceil(n / 4) * 16;
+    return this.room(a) >= Math.ceil(n / 4) * 4 * (a as Uint8Array).BYTES_PER_ELEMENT;
   }
 
   #f32: Float32Array | null = null;
