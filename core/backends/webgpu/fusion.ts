@@ -9,11 +9,16 @@
  * would outgrow one kernel's bindings or parameter words.
  *
  * An expression is inlined into at most one consumer: a second consumer computes the pending
- * buffer first and reads it, so nothing is computed more than twice and chains that feed
- * themselves (optimizer state, step after step) cannot grow without bound. Constants are
- * inlined everywhere. Buffers are reference counted: a pending expression keeps its leaves
- * alive after their tensors are freed, and a pending buffer freed before anything needed it
- * never runs at all.
+ * buffer first and reads it, so chains that feed themselves (optimizer state, step after step)
+ * cannot grow without bound, and a kernel holds at most MAX_OPS ops. The price is
+ * recomputation: an intermediate that was inlined and is later needed on its own (say, saved
+ * for a backward pass and read there by a matmul) runs again in its own kernel, with the part
+ * of the chain that led to it. Elementwise kernels are mostly bound by memory traffic, which
+ * this adds little to (such a kernel reads the chain's inputs instead of the previous result);
+ * the extra arithmetic is at most MAX_OPS ops an element. Constants are inlined everywhere.
+ *
+ * Buffers are reference counted: a pending expression keeps its leaves alive after their
+ * tensors are freed, and a pending buffer freed before anything needed it never runs at all.
  *
  * Results are the unfused kernels' (elementwise.ts, binary.ts) op for op, NaN rules included;
  * a shader compiler may contract a * b + c into one fused multiply-add inside a kernel, a
@@ -22,8 +27,9 @@
 import type { BinaryOp, UnaryOp } from "../../backend.ts";
 import type { DType } from "../../dtype.ts";
 import { mergeDims } from "../../shape.ts";
-import { fbits, type Gpu, type GpuBuf } from "./device.ts";
+import type { Gpu, GpuBuf } from "./device.ts";
 import { F_BIN_HELPERS, F_BINARY } from "./kernels/binary.ts";
+import { hostBits } from "./kernels/creation.ts";
 import { F_HELPERS, F_UNARY } from "./kernels/elementwise.ts";
 import { groups, main1d, out, PRELUDE } from "./kernels/wgsl.ts";
 
@@ -115,8 +121,7 @@ export class Fusion {
   full(size: number, dtype: DType, value: number): GpuBuf | null {
     if (!this.enabled || size === 0 || dtype === "int32") return null;
     const t: T = dtype === "float32" ? "f32" : "u32";
-    const bits = t === "f32" ? fbits(value) : (value ? 1 : 0);
-    return this.#pending({ k: "const", bits, t }, size, dtype);
+    return this.#pending({ k: "const", bits: hostBits(dtype, value), t }, size, dtype);
   }
 
   unary(op: UnaryOp, x: GpuBuf, dtype: DType, size: number): GpuBuf | null {

@@ -7,7 +7,7 @@ import { fbits, type Gpu, type GpuBuf } from "../device.ts";
 import { groups, main1d, out, PRELUDE } from "./wgsl.ts";
 
 /** The u32 bits that `dtype`'s host array stores for `value` (Int32Array wraps, etc.). */
-function hostBits(dtype: DType, value: number): number {
+export function hostBits(dtype: DType, value: number): number {
   if (dtype === "float32") return fbits(value);
   const a = allocArray(dtype, 1);
   a[0] = value;
