@@ -27,7 +27,8 @@ function forward(inputs: Tensor[], f: (...x: Tensor[]) => Tensor): Run {
   const kept = inputs.map((x) => keep(x));
   return async () => {
     const y = scope(() => f(...kept));
-    const first = y.reshape([-1]).narrow(0, 0, 1);
+    // (the flat view is freed by the scope: a view left alive would hold y's storage)
+    const first = scope(() => y.reshape([-1]).narrow(0, 0, 1));
     await first.data();
     first.dispose();
     y.dispose();
@@ -74,6 +75,7 @@ export function paperlabRun(w: string): Run | undefined {
         const g = scope(() => {
           F.conv2d(x, wt, null, { padding: 1 }).square().mean().backward();
           const g = wt.grad!;
+          x.grad!.dispose(); // (grads outlive the scope: unfreed, each run would leak one)
           x.grad = wt.grad = null;
           return g;
         });
