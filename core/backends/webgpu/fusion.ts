@@ -28,7 +28,7 @@ import type { BinaryOp, UnaryOp } from "../../backend.ts";
 import type { DType } from "../../dtype.ts";
 import { mergeDims } from "../../shape.ts";
 import type { Gpu, GpuBuf } from "./device.ts";
-import { F_BIN_HELPERS, F_BINARY } from "./kernels/binary.ts";
+import { CMP, F_BIN_HELPERS, F_BINARY } from "./kernels/binary.ts";
 import { hostBits } from "./kernels/creation.ts";
 import { F_HELPERS, F_UNARY } from "./kernels/elementwise.ts";
 import { groups, main1d, out, PRELUDE } from "./kernels/wgsl.ts";
@@ -57,18 +57,6 @@ interface Pending {
 type FBuf = GpuBuf & { pending?: Pending; refs?: number; buffer: GPUBuffer };
 
 const BOOL_OUT = new Set<UnaryOp>(["isnan", "isinf", "logicalNot"]);
-/** Binary ops with a bool result. */
-const CMP = new Set<BinaryOp>([
-  "eq",
-  "ne",
-  "lt",
-  "le",
-  "gt",
-  "ge",
-  "logicalAnd",
-  "logicalOr",
-  "logicalXor",
-]);
 
 /** Operations (unary, binary, where, cast) in one kernel, at most. */
 const MAX_OPS = 48;

@@ -10,7 +10,8 @@ import type { DType } from "../../../dtype.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
 import { checkDims, groups, input, main1d, offsets, out, PRELUDE } from "./wgsl.ts";
 
-const CMP = new Set<BinaryOp>([
+/** Binary ops with a bool result. */
+export const CMP = new Set<BinaryOp>([
   "eq",
   "ne",
   "lt",
