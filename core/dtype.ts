@@ -1,4 +1,5 @@
 /** Data types of the core and PyTorch's promotion rules between them. */
+import type { BinaryOp, UnaryOp } from "./backend.ts";
 
 /** The dtypes a tensor can have. `float16`/`bfloat16` are read from files as float32. */
 export type DType = "float32" | "int32" | "bool";
@@ -24,6 +25,27 @@ export function allocArray(dtype: DType, n: number): TypedArray {
 /** Bytes per element as stored (bool is one byte on the host, four on the GPU). */
 export function bytesPer(dtype: DType): number {
   return dtype === "bool" ? 1 : 4;
+}
+
+/** Binary ops whose result is bool whatever their operands' dtype. */
+export const BOOL_BINARY: ReadonlySet<BinaryOp> = new Set<BinaryOp>([
+  "eq",
+  "ne",
+  "lt",
+  "le",
+  "gt",
+  "ge",
+  "logicalAnd",
+  "logicalOr",
+  "logicalXor",
+]);
+
+/** Unary ops whose result is bool. */
+export const BOOL_UNARY: ReadonlySet<UnaryOp> = new Set<UnaryOp>(["isnan", "isinf", "logicalNot"]);
+
+/** The dtype a backend's binary op gives on operands of `dtype` (div of ints gives floats). */
+export function binaryResultDtype(op: BinaryOp, dtype: DType): DType {
+  return BOOL_BINARY.has(op) ? "bool" : op === "div" ? "float32" : dtype;
 }
 
 /** The result dtype of a binary op between two tensors (PyTorch's category promotion). */

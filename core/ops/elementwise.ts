@@ -4,7 +4,14 @@
  */
 import type { BinaryOp, UnaryOp } from "../backend.ts";
 import { record } from "../autograd.ts";
-import { type DType, promoteTypes, promoteWithScalar, scalarType } from "../dtype.ts";
+import {
+  BOOL_BINARY,
+  BOOL_UNARY,
+  type DType,
+  promoteTypes,
+  promoteWithScalar,
+  scalarType,
+} from "../dtype.ts";
 import { broadcastShapes, broadcastStrides, shapeEq } from "../shape.ts";
 import { fromBuf, live, type Tensor } from "../tensor.ts";
 
@@ -79,7 +86,7 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
     if (op === "neg") throw new Error("neg: negation of a bool tensor is not supported");
     x = x.int();
   }
-  const boolOut = op === "isnan" || op === "isinf" || op === "logicalNot";
+  const boolOut = BOOL_UNARY.has(op);
   const out = fromBuf(
     x._backend,
     x._backend.unary(op, x._buf, x.dtype, x.numel),
@@ -117,18 +124,6 @@ const BINARY_GRAD: Partial<Record<BinaryOp, BinaryGrad>> = {
   remainder: (g, a, b) => [g, g.mul(a.div(b).floor()).neg()],
 };
 
-const COMPARE = new Set<BinaryOp>([
-  "eq",
-  "ne",
-  "lt",
-  "le",
-  "gt",
-  "ge",
-  "logicalAnd",
-  "logicalOr",
-  "logicalXor",
-]);
-
 const BOOL_AS_LOGICAL: Partial<Record<BinaryOp, BinaryOp>> = {
   add: "logicalOr",
   maximum: "logicalOr",
@@ -159,7 +154,7 @@ export function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   }
   let dtype = A.dtype;
   if (op === "div" && dtype !== "float32") [A, B, dtype] = [A.float(), B.float(), "float32"];
-  if (dtype === "bool" && !COMPARE.has(op)) {
+  if (dtype === "bool" && !BOOL_BINARY.has(op)) {
     // PyTorch keeps bool for add/mul/maximum/minimum (or/and) and refuses sub.
     const logical = BOOL_AS_LOGICAL[op];
     if (logical) return binary(logical, A, B);
@@ -178,9 +173,9 @@ export function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
     shape,
     dtype,
   );
-  const out = fromBuf(A._backend, buf, shape, COMPARE.has(op) ? "bool" : dtype);
+  const out = fromBuf(A._backend, buf, shape, BOOL_BINARY.has(op) ? "bool" : dtype);
   const rule = BINARY_GRAD[op];
-  if (!rule || COMPARE.has(op)) return out;
+  if (!rule || BOOL_BINARY.has(op)) return out;
   const [a0, b0] = [A, B];
   return record(out, op, [a0, b0], (g) => {
     const [ga, gb] = rule(g, a0, b0, out);

@@ -4,7 +4,7 @@
  * rules, bmm, mm, dot, outer and einsum are built on it.
  */
 import { record } from "../autograd.ts";
-import { broadcastShapes, fmtShape, numelOf } from "../shape.ts";
+import { broadcastShapes, fmtShape, numelOf, stridesOf } from "../shape.ts";
 import { fromBuf, live, type Tensor } from "../tensor.ts";
 
 /**
@@ -185,7 +185,7 @@ function diagonalize(t: Tensor, s: string): [Tensor, string] {
         `einsum: repeated subscript "${s[i]}" has sizes ${t.shape[i]} and ${t.shape[j]}`,
       );
     }
-    const st = t.shape.map((_, d) => t.shape.slice(d + 1).reduce((a, b) => a * b, 1));
+    const st = stridesOf(t.shape);
     const shape = t.shape.filter((_, d) => d !== j), strides = st.filter((_, d) => d !== j);
     strides[i] = st[i] + st[j];
     return diagonalize(t.asStrided(shape, strides, 0), s.slice(0, j) + s.slice(j + 1));

@@ -10,9 +10,15 @@ import type {
   ReduceOp,
   UnaryOp,
 } from "../../backend.ts";
-import { allocArray, type DType, type TypedArray } from "../../dtype.ts";
+import {
+  allocArray,
+  binaryResultDtype,
+  BOOL_UNARY,
+  type DType,
+  type TypedArray,
+} from "../../dtype.ts";
 import { bitsAt, wordsToNormal, wordToUniform } from "../../random.ts";
-import { mergeReduced, splitAround, stridesOf } from "../../shape.ts";
+import { mergeReduced, numelOf, splitAround, stridesOf } from "../../shape.ts";
 import { binaryKernel, stridedCopy, stridedWrite, unaryKernel } from "./elementwise.ts";
 import { matmulKernel } from "./matmul.ts";
 import { expLike, layerNormRows, softmaxRows } from "./wasm/rows.ts";
@@ -239,7 +245,7 @@ export class CpuBackend implements Backend {
     return out;
   }
   unary(op: UnaryOp, x: Buf, dtype: DType, size: number): Buf {
-    const boolOut = op === "isnan" || op === "isinf" || op === "logicalNot";
+    const boolOut = BOOL_UNARY.has(op);
     const out = this.#take(boolOut ? "bool" : dtype, size);
     // exp and sigmoid: the Wasm SIMD polynomial (7x faster than Math.exp here; copies included).
     if ((op === "exp" || op === "sigmoid") && dtype === "float32" && size >= 64) {
@@ -260,10 +266,8 @@ export class CpuBackend implements Backend {
     outShape: number[],
     dtype: DType,
   ): Buf {
-    const cmp = ["eq", "ne", "lt", "le", "gt", "ge", "logicalAnd", "logicalOr", "logicalXor"];
-    const outDtype: DType = cmp.includes(op) ? "bool" : op === "div" ? "float32" : dtype;
-    let n = 1;
-    for (const s of outShape) n *= s;
+    const outDtype = binaryResultDtype(op, dtype);
+    const n = numelOf(outShape);
     const out = this.#take(outDtype, n);
     if (dtype === "float32" && n >= HEAP_MIN_VALUES && WASM_BINARY.has(op)) {
       const [A, B] = [arr(a), arr(b)] as Float32Array[];
@@ -283,8 +287,7 @@ export class CpuBackend implements Backend {
     outShape: number[],
     dtype: DType,
   ): Buf {
-    let n = 1;
-    for (const s of outShape) n *= s;
+    const n = numelOf(outShape);
     const out = this.#take(dtype, n);
     const c = arr(cond), A = arr(a), B = arr(b);
     const nd = outShape.length;
@@ -308,8 +311,7 @@ export class CpuBackend implements Backend {
   }
   reduce(op: ReduceOp, x: Buf, dtype: DType, shape: number[], axes: number[]): Buf {
     const outShape = shape.filter((_, i) => !axes.includes(i));
-    let outN = 1;
-    for (const s of outShape) outN *= s;
+    const outN = numelOf(outShape);
     const out = this.#take(dtype, outN);
     const groups = mergeReduced(shape, axes);
     const reds = groups.filter((g) => g.red).length;
@@ -439,8 +441,7 @@ export class CpuBackend implements Backend {
     return out;
   }
   strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf {
-    let n = 1;
-    for (const s of shape) n *= s;
+    const n = numelOf(shape);
     const out = this.#take(dtype, n);
     stridedCopy(arr(x), out, shape, strides, offset);
     return out;

@@ -25,10 +25,10 @@
  * difference within float32 rounding.
  */
 import type { BinaryOp, UnaryOp } from "../../backend.ts";
-import type { DType } from "../../dtype.ts";
-import { mergeDims } from "../../shape.ts";
+import { BOOL_BINARY, BOOL_UNARY, type DType } from "../../dtype.ts";
+import { mergeDims, numelOf } from "../../shape.ts";
 import type { Gpu, GpuBuf } from "./device.ts";
-import { CMP, F_BIN_HELPERS, F_BINARY } from "./kernels/binary.ts";
+import { F_BIN_HELPERS, F_BINARY } from "./kernels/binary.ts";
 import { hostBits } from "./kernels/creation.ts";
 import { F_HELPERS, F_UNARY } from "./kernels/elementwise.ts";
 import { groups, main1d, out, PRELUDE } from "./kernels/wgsl.ts";
@@ -55,8 +55,6 @@ interface Pending {
 
 /** A GpuBuf with the fusion bookkeeping (plain buffers have neither field). */
 type FBuf = GpuBuf & { pending?: Pending; refs?: number; buffer: GPUBuffer };
-
-const BOOL_OUT = new Set<UnaryOp>(["isnan", "isinf", "logicalNot"]);
 
 /** Operations (unary, binary, where, cast) in one kernel, at most. */
 const MAX_OPS = 48;
@@ -109,12 +107,12 @@ export class Fusion {
   full(size: number, dtype: DType, value: number): GpuBuf | null {
     if (!this.enabled || size === 0 || dtype === "int32") return null;
     const t: T = dtype === "float32" ? "f32" : "u32";
-    return this.#pending({ k: "const", bits: hostBits(dtype, value), t }, size, dtype);
+    return this.#pending({ k: "const", bits: hostBits(dtype, value), t }, [], size, dtype);
   }
 
   unary(op: UnaryOp, x: GpuBuf, dtype: DType, size: number): GpuBuf | null {
     if (!this.enabled || dtype !== "float32" || size === 0) return null;
-    const t: T = BOOL_OUT.has(op) ? "u32" : "f32";
+    const t: T = BOOL_UNARY.has(op) ? "u32" : "f32";
     return this.#build(size, t === "f32" ? "float32" : "bool", [[x, [size], [1]]], ([n]) => ({
       k: "unary",
       op,
@@ -133,9 +131,9 @@ export class Fusion {
     dtype: DType,
   ): GpuBuf | null {
     if (!this.enabled || dtype !== "float32") return null;
-    const size = shape.reduce((s, v) => s * v, 1);
+    const size = numelOf(shape);
     if (size === 0) return null;
-    const t: T = CMP.has(op) ? "u32" : "f32";
+    const t: T = BOOL_BINARY.has(op) ? "u32" : "f32";
     const ops: Operand[] = [[a, shape, aStrides], [b, shape, bStrides]];
     return this.#build(size, t === "f32" ? "float32" : "bool", ops, ([na, nb]) => ({
       k: "binary",
@@ -157,7 +155,7 @@ export class Fusion {
     dtype: DType,
   ): GpuBuf | null {
     if (!this.enabled || dtype === "int32") return null;
-    const size = shape.reduce((s, v) => s * v, 1);
+    const size = numelOf(shape);
     if (size === 0) return null;
     const t: T = dtype === "float32" ? "f32" : "u32";
     const ops: Operand[] = [[cond, shape, cStrides], [a, shape, aStrides], [b, shape, bStrides]];
@@ -187,8 +185,10 @@ export class Fusion {
   #build(size: number, dtype: DType, operands: Operand[], op: (n: Node[]) => Node): GpuBuf {
     const inlined = new Set<GpuBuf>();
     const root = op(operands.map((o) => this.#operand(o, size, inlined)));
-    if (fits(root, this.#maxInputs)) return this.#pending(root, size, dtype);
-    return this.#pending(op(operands.map((o) => this.#operand(o, size, null))), size, dtype);
+    const m = measure(root, this.#maxInputs);
+    if (m.fits) return this.#pending(root, m.leaves, size, dtype);
+    const plain = op(operands.map((o) => this.#operand(o, size, null)));
+    return this.#pending(plain, measure(plain, this.#maxInputs).leaves, size, dtype);
   }
 
   /**
@@ -214,8 +214,8 @@ export class Fusion {
     return { k: "leaf", buf: b, shape: m.shape, strides: m.strides[0], t };
   }
 
-  #pending(root: Node, size: number, dtype: DType): GpuBuf {
-    const leaves = [...new Set(leafNodes(root).map((l) => l.buf))];
+  /** A pending buffer of `root`, retaining its distinct leaf buffers `leaves`. */
+  #pending(root: Node, leaves: GpuBuf[], size: number, dtype: DType): GpuBuf {
     for (const l of leaves) this.#retain(l);
     const buf: FBuf = {
       buffer: undefined as unknown as GPUBuffer,
@@ -266,10 +266,6 @@ function topo(root: Node): Node[] {
   return order;
 }
 
-function leafNodes(root: Node): Extract<Node, { k: "leaf" }>[] {
-  return topo(root).filter((n) => n.k === "leaf") as Extract<Node, { k: "leaf" }>[];
-}
-
 /** Parameter words an access through merged (shape, strides) takes: none when direct. */
 function accessWords(l: Extract<Node, { k: "leaf" }>): number {
   return direct(l) ? 0 : 2 * l.shape.length;
@@ -286,29 +282,32 @@ function accessKey(l: Extract<Node, { k: "leaf" }>): string {
   return `${l.shape.join(",")}/${l.strides.join(",")}`;
 }
 
-/** Whether an expression fits one kernel: ops, input bindings and parameter words. */
-function fits(root: Node, maxInputs: number): boolean {
-  const nodes = topo(root);
+/**
+ * An expression's distinct leaf buffers, and whether it fits one kernel: its ops, input
+ * bindings and parameter words.
+ */
+function measure(root: Node, maxInputs: number): { leaves: GpuBuf[]; fits: boolean } {
   let ops = 0, words = 0;
-  const bufs = new Map<GPUBuffer, Set<string>>();
-  for (const n of nodes) {
+  const loads = new Map<GpuBuf, Set<string>>();
+  for (const n of topo(root)) {
     if (n.k === "const") words++;
     else if (n.k === "leaf") {
-      let loads = bufs.get(n.buf.buffer);
-      if (!loads) bufs.set(n.buf.buffer, loads = new Set());
+      let keys = loads.get(n.buf);
+      if (!keys) loads.set(n.buf, keys = new Set());
       const key = accessKey(n);
-      if (!loads.has(key)) words += accessWords(n);
-      loads.add(key);
+      if (!keys.has(key)) words += accessWords(n);
+      keys.add(key);
     } else ops++;
   }
-  return ops <= MAX_OPS && bufs.size <= maxInputs && words <= MAX_WORDS;
+  const fits = ops <= MAX_OPS && loads.size <= maxInputs && words <= MAX_WORDS;
+  return { leaves: [...loads.keys()], fits };
 }
 
 /** WGSL of one op as a function of its operands. */
 function opFunction(n: Node): { name: string; src: string } | null {
   if (n.k === "unary") {
     const name = `u_${n.op}`;
-    const body = BOOL_OUT.has(n.op)
+    const body = BOOL_UNARY.has(n.op)
       ? `return ${F_UNARY[n.op]};`
       : n.op === "sign"
       ? `return ${F_UNARY[n.op]};`

@@ -4,24 +4,11 @@
  * semantics: NaN-propagating maximum/minimum, Math.pow's special cases, wrapping int32
  * arithmetic, float `div` of ints and Python-style remainder.
  */
-import { mergeDims } from "../../../shape.ts";
+import { mergeDims, numelOf } from "../../../shape.ts";
 import type { BinaryOp } from "../../../backend.ts";
-import type { DType } from "../../../dtype.ts";
+import { binaryResultDtype, BOOL_BINARY, type DType } from "../../../dtype.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
 import { checkDims, groups, input, main1d, offsets, out, PRELUDE } from "./wgsl.ts";
-
-/** Binary ops with a bool result. */
-export const CMP = new Set<BinaryOp>([
-  "eq",
-  "ne",
-  "lt",
-  "le",
-  "gt",
-  "ge",
-  "logicalAnd",
-  "logicalOr",
-  "logicalXor",
-]);
 
 export const F_BINARY: Record<BinaryOp, string> = {
   add: "a + b",
@@ -138,9 +125,9 @@ export function binary(
   outShape: number[],
   dtype: DType,
 ): GpuBuf {
-  const n = outShape.reduce((s, v) => s * v, 1);
-  const cmp = CMP.has(op);
-  const outDtype: DType = cmp ? "bool" : op === "div" ? "float32" : dtype;
+  const n = numelOf(outShape);
+  const cmp = BOOL_BINARY.has(op);
+  const outDtype = binaryResultDtype(op, dtype);
   const o = gpu.alloc(n, outDtype);
   if (n === 0) return o;
   const c = mergeDims(outShape, [aStrides, bStrides]);
@@ -180,7 +167,7 @@ export function where(
   outShape: number[],
   dtype: DType,
 ): GpuBuf {
-  const n = outShape.reduce((s, v) => s * v, 1);
+  const n = numelOf(outShape);
   const o = gpu.alloc(n, dtype);
   if (n === 0) return o;
   const c = mergeDims(outShape, [cStrides, aStrides, bStrides]);

@@ -3,7 +3,7 @@
  * dtype, with the CPU backend's semantics, NaN handling included (binary.ts has the rest).
  */
 import type { UnaryOp } from "../../../backend.ts";
-import type { DType } from "../../../dtype.ts";
+import { BOOL_UNARY, type DType } from "../../../dtype.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
 import { groups, input, main1d, out, PRELUDE, wgslType } from "./wgsl.ts";
 
@@ -104,7 +104,7 @@ const I_UNARY: Partial<Record<UnaryOp, string>> = {
 };
 
 export function unary(gpu: Gpu, op: UnaryOp, x: GpuBuf, dtype: DType, size: number): GpuBuf {
-  const boolOut = op === "isnan" || op === "isinf" || op === "logicalNot";
+  const boolOut = BOOL_UNARY.has(op);
   const o = gpu.alloc(size, boolOut ? "bool" : dtype);
   const p = gpu.pipeline(`unary:${op}:${dtype}`, () => {
     let body: string;
