@@ -26,6 +26,7 @@ export type UnaryOp =
   | "sigmoid"
   | "relu"
   | "erf"
+  | "gelu"
   | "floor"
   | "ceil"
   | "round"

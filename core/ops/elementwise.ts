@@ -61,6 +61,12 @@ const UNARY_GRAD: Partial<Record<UnaryOp, UnaryGrad>> = {
   sigmoid: (g, _x, out) => g.mul(out.mul(out.rsub(1))),
   relu: (g, _x, out) => g.mul(out.gt(0)),
   erf: (g, x) => g.mul(x.mul(x).neg().exp().mul(2 / Math.sqrt(Math.PI))),
+  // d/dx x Phi(x) = Phi(x) + x phi(x)
+  gelu: (g, x) =>
+    g.mul(
+      x.mul(Math.SQRT1_2).erf().add(1).mul(0.5)
+        .add(x.mul(x).mul(-0.5).exp().mul(x).mul(1 / Math.sqrt(2 * Math.PI))),
+    ),
   reciprocal: (g, _x, out) => g.mul(out.mul(out)).neg(),
 };
 
@@ -75,6 +81,7 @@ const FLOAT_ONLY = new Set<UnaryOp>([
   "tanh",
   "sigmoid",
   "erf",
+  "gelu",
   "reciprocal",
 ]);
 
@@ -242,7 +249,7 @@ export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
   if (approximate !== "none") {
     throw new Error(`gelu: approximate must be "none" or "tanh", got ${approximate}`);
   }
-  return x.mul(0.5).mul(x.mul(Math.SQRT1_2).erf().add(1));
+  return unary("gelu", x); // x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, one primitive
 }
 
 export function silu(x: Tensor): Tensor {

@@ -51,12 +51,18 @@ Deno.test({
   fn: async () => {
     manualSeed(1);
     const x = keep(randn([64, 300]));
-    // gelu(z) reads z = 2x + 1 twice, so z is computed once and the rest reads it: 2 kernels
-    // where the eager backend queues one per op (and one per scalar constant).
-    const r = await fusedAndEager(() => x.mul(2).add(1).gelu().mul(x));
+    // gelu written out, z (1 + erf(z / sqrt 2)) / 2, reads z = 2x + 1 twice, so z is computed
+    // once and the rest reads it: 2 kernels where the eager backend queues one per op (and one
+    // per scalar constant).
+    const gelu = (z: Tensor) => z.mul(0.5).mul(z.mul(Math.SQRT1_2).erf().add(1));
+    const r = await fusedAndEager(() => gelu(x.mul(2).add(1)).mul(x));
     assert.equal(r.fused.n, 2);
     assert.ok(r.eager.n >= 10, `eager queued ${r.eager.n} dispatches`);
     close("gelu chain", r.fused.data, r.eager.data);
+    // gelu as one op reads z once: the whole chain is one kernel.
+    const r1 = await fusedAndEager(() => x.mul(2).add(1).gelu().mul(x));
+    assert.equal(r1.fused.n, 1);
+    close("gelu op chain", r1.fused.data, r.eager.data);
     x.dispose();
   },
 });

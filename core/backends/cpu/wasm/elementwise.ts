@@ -21,7 +21,7 @@ import type { BinaryOp, UnaryOp } from "../../../backend.ts";
 import { mergeDims } from "../../../shape.ts";
 import { buildModule, F32, Fn, I32, type MemoryImport, V128 } from "./emit.ts";
 import { hasSimd } from "./kernel.ts";
-import { emitExp, expLocals } from "./rows.ts";
+import { ERF_CLAMP, ERF_P, ERF_Q } from "../elementwise.ts";
 import { type Heap, memoryImport, wasmMemory } from "./memory.ts";
 
 type Arith = "add" | "sub" | "mul" | "div";
@@ -29,8 +29,8 @@ const ARITH: Arith[] = ["add", "sub", "mul", "div"];
 /** Comparisons: IEEE (false for NaN, but `ne`), as JavaScript's; 0/1 bytes out. */
 type Cmp = "eq" | "ne" | "lt" | "le" | "gt" | "ge";
 const CMP: Cmp[] = ["eq", "ne", "lt", "le", "gt", "ge"];
-type Simple = "neg" | "abs" | "sqrt" | "relu" | "erf";
-const SIMPLE: Simple[] = ["neg", "abs", "sqrt", "relu", "erf"];
+type Simple = "neg" | "abs" | "sqrt" | "relu" | "erf" | "gelu";
+const SIMPLE: Simple[] = ["neg", "abs", "sqrt", "relu", "erf", "gelu"];
 
 /** Runs shorter than this go to the JavaScript loops when there are several of them. */
 const MIN_RUN = 16;
@@ -57,25 +57,11 @@ function vecLoop(f: Fn, p: number, end: number, n: number, body: () => void): vo
   });
 }
 
-// erf's coefficients: Numerical Recipes' erfc fit (as ../elementwise.ts's erf, |error| <
-// 1.2e-7) for |x| >= 0.5, and the Taylor series to x^11 below (error under 2e-8 there, and
-// relative: float32's 1 - erfc would lose small arguments' digits).
-const ERFC = [
-  0.17087277,
-  -0.82215223,
-  1.48851587,
-  -1.13520398,
-  0.27886807,
-  -0.18628806,
-  0.09678418,
-  0.37409196,
-  1.00002368,
-];
-const SQRT_PI = Math.sqrt(Math.PI);
-const ERF_TAYLOR = [-1 / 660, 1 / 108, -1 / 21, 1 / 5, -2 / 3, 2].map((c) => c / SQRT_PI);
-
-/** erf(src, dst, n): the function above on n floats (whole vectors). */
-function buildErf(): Fn {
+/**
+ * erf(src, dst, n): ERF_P/ERF_Q's rational erf (../elementwise.ts) on n floats (whole
+ * vectors); with `gelu`, x (1 + erf(x / sqrt 2)) / 2 instead.
+ */
+function buildErf(gelu: boolean): Fn {
   const f = new Fn([I32, I32, I32]);
   const [X, O, N] = [0, 1, 2];
   const p = f.local(I32), end = f.local(I32);
@@ -84,31 +70,29 @@ function buildErf(): Fn {
     f.f32x4Const(v).set(l);
     return l;
   };
-  const one = local(1), half = local(0.5), bias = local(-1.26551223), sign = local(-0);
-  const erfc = ERFC.map(local), taylor = ERF_TAYLOR.map(local);
-  const ec = expLocals(f);
-  const x = f.local(V128), z = f.local(V128), t = f.local(V128), a = f.local(V128);
-  const x2 = f.local(V128), small = f.local(V128);
+  const hi = local(ERF_CLAMP), lo = local(-ERF_CLAMP), sign = local(-0);
+  const one = local(1), minusOne = local(-1);
+  const pc = ERF_P.map(local), qc = ERF_Q.map(local);
+  const x = f.local(V128), c = f.local(V128), s = f.local(V128), num = f.local(V128);
+  const v = f.local(V128), halfs = local(0.5), rsqrt2 = local(Math.SQRT1_2);
   vecLoop(f, p, end, N, () => {
-    f.get(X).get(p).add().v128Load().tee(x).f32x4Abs().set(z);
-    // t = 1 / (1 + z/2); a = -z^2 - 1.26551223 + t * poly(t)
-    f.get(one).get(one).get(z).get(half).f32x4Mul().f32x4Add().f32x4Div().set(t);
-    f.get(erfc[0]);
-    for (const c of erfc.slice(1)) f.get(t).f32x4Mul().get(c).f32x4Add();
-    f.get(t).f32x4Mul().get(z).get(z).f32x4Mul().f32x4Sub().get(bias).f32x4Add().set(a);
-    // large: (1 - t e^a) with x's sign (1 - t e^a is never negative)
+    // c = clamp(x) (pmin/pmax keep NaN), s = c^2; num = c P(s)
+    f.get(X).get(p).add().v128Load();
+    if (gelu) f.tee(v).get(rsqrt2).f32x4Mul();
+    f.tee(x).get(hi).f32x4Pmin().get(lo).f32x4Pmax().tee(c);
+    f.get(c).f32x4Mul().set(s);
+    f.get(pc[pc.length - 1]);
+    for (let k = pc.length - 2; k >= 0; k--) f.get(s).f32x4Mul().get(pc[k]).f32x4Add();
+    f.get(c).f32x4Mul().set(num);
+    // num / Q(s) within [-1, 1] (float32 rounding can pass 1 by an ulp), then +-1 (x's sign)
+    // where |x| >= the clamp (where erf rounds to +-1)
     f.get(O).get(p).add();
-    f.get(one).get(t);
-    emitExp(f, a, ec);
-    f.f32x4Mul().f32x4Sub().get(x).get(sign).v128And().v128Or();
-    // small: x * series(x^2)
-    f.get(x).get(x).f32x4Mul().set(x2);
-    f.get(taylor[0]);
-    for (const c of taylor.slice(1)) f.get(x2).f32x4Mul().get(c).f32x4Add();
-    f.get(x).f32x4Mul().set(small);
-    f.get(z).get(half).f32x4Lt().set(x2); // the mask |x| < 0.5 (x2 reused)
-    // bitselect(small, large, mask), the large result taken off the stack
-    f.set(a).get(small).get(a).get(x2).v128Bitselect();
+    f.get(x).get(sign).v128And().get(one).v128Or();
+    f.get(num).get(qc[qc.length - 1]);
+    for (let k = qc.length - 2; k >= 0; k--) f.get(s).f32x4Mul().get(qc[k]).f32x4Add();
+    f.f32x4Div().get(one).f32x4Pmin().get(minusOne).f32x4Pmax();
+    f.get(x).f32x4Abs().get(hi).f32x4Ge().v128Bitselect();
+    if (gelu) f.get(one).f32x4Add().get(v).get(halfs).f32x4Mul().f32x4Mul();
     f.v128Store();
   });
   return f;
@@ -152,9 +136,10 @@ function buildElementwiseModule(memory: MemoryImport) {
       fns[`${op}_${kind}`] = f;
     }
   }
-  fns.erf = buildErf();
+  fns.erf = buildErf(false);
+  fns.gelu = buildErf(true);
   for (const op of SIMPLE) {
-    if (op === "erf") continue;
+    if (op === "erf" || op === "gelu") continue;
     const f = new Fn([I32, I32, I32]);
     const [X, O, N] = [0, 1, 2];
     const p = f.local(I32), end = f.local(I32), zero = f.local(V128);

@@ -49,6 +49,7 @@ export const F_UNARY: Record<UnaryOp, string> = {
   sigmoid: "1.0 / (1.0 + exp(-x))",
   relu: "select(x, 0.0, x <= 0.0)",
   erf: "erf_(x)",
+  gelu: "0.5 * x * (1.0 + erf_(x * 0.70710678118654752))",
   floor: "floor(x)",
   ceil: "ceil(x)",
   round: "round(x)", // WGSL rounds half to even
