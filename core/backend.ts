@@ -183,6 +183,23 @@ export interface Backend {
     n: number,
     o: AdamStepConstants,
   ): { param: Buf; expAvg: Buf; expAvgSq: Buf } | null;
+  /**
+   * im2col of a float32 x [rows, h, w]: [rows, K, L] where [rows, k, l] is x at kernel tap
+   * k = (i, j) of window l = (y, z), input position (y sh + i dh - pt, z sw + j dw - pl), or
+   * `padValue` where that lies outside x.
+   */
+  im2col?(x: Buf, rows: number, h: number, w: number, win: Windows, padValue: number): Buf | null;
+  /** col2im, im2col's adjoint: cols [rows, K, L] summed into [rows, h, w] (taps outside dropped). */
+  col2im?(cols: Buf, rows: number, h: number, w: number, win: Windows): Buf | null;
+}
+
+/** Sliding windows over a 2-D plane (im2col, col2im): K = kh kw taps, L = oh ow windows. */
+export interface Windows {
+  kernel: number[]; // [kh, kw]
+  stride: number[];
+  dilation: number[];
+  pads: [number, number, number, number]; // [top, bottom, left, right]
+  out: number[]; // [oh, ow]
 }
 
 /** The scalars of one Adam step, as adam.ts computes them. */

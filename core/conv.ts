@@ -2,10 +2,12 @@
  * Convolution, pooling, resampling and im2col, composed from the core's differentiable ops so
  * gradients (and double backward) come for free on every backend:
  *
- * - im2col (`unfold`) is one `gather` of a padded, flattened input with precomputed int32
- *   indices; its backward, scatterAdd, sums the overlapping windows.
+ * - im2col (`unfold`) is the backend's im2col kernel where it has one (the CPU), else one
+ *   `gather` of a padded, flattened input with precomputed int32 indices; its backward is
+ *   col2im, which sums the overlapping windows (the backend's kernel, else a scatterAdd). The
+ *   two are recorded as each other's gradient, so double backward holds either way.
  * - conv = im2col + one batched matmul (groups become extra batches); convTranspose2d is the
- *   adjoint: a matmul, then col2im (`fold`) as a scatterAdd into the output plane.
+ *   adjoint: a matmul, then col2im (`fold`) into the output plane.
  * - maxPool2d = im2col over an input padded with -Infinity + `max(dim)`, whose gradient goes to
  *   the first maximum of each window (PyTorch's rule at ties); avgPool2d sums and divides.
  * - adaptiveAvgPool2d and bilinear/bicubic interpolation are separable linear maps
@@ -14,12 +16,13 @@
  * Inputs are [N, C, ...] or unbatched [C, ...] as in PyTorch. Index tensors, divisors and
  * resampling matrices depend only on shapes and options and are cached per backend.
  */
-import type { Backend } from "./backend.ts";
+import { record } from "./autograd.ts";
+import type { Backend, Windows } from "./backend.ts";
 import { keep } from "./memory.ts";
 import { fromArrayOn, fullOn } from "./ops/creation.ts";
 import { bmmT } from "./ops/matmul.ts";
 import { fmtShape } from "./shape.ts";
-import type { Tensor } from "./tensor.ts";
+import { fromBuf, type Tensor } from "./tensor.ts";
 
 type Pair = number | number[];
 /** [top, bottom, left, right]. */
@@ -80,13 +83,7 @@ function batched(
 }
 
 /** Window geometry of a 2-D sliding op over an input of H x W. */
-interface Geometry {
-  kernel: number[];
-  stride: number[];
-  dilation: number[];
-  pads: Pads4;
-  out: number[]; // [OH, OW]
-}
+type Geometry = Windows;
 
 /** Output size of a sliding window (PyTorch's pooling_output_shape for ceil mode). */
 function outSize(n: number, k: number, s: number, p0: number, p1: number, d: number, ceil = false) {
@@ -128,10 +125,25 @@ function windowIndex(like: Tensor, g: Geometry, wp: number): Tensor {
 }
 
 /**
- * im2col: x [N, C, H, W] padded with `padValue`, as [N * C, K * L] where row (n, c) holds every
- * kernel tap k = (i, j) at every window l = (y, x), k-major.
+ * im2col: x [N, C, H, W] as [N * C, K * L] where row (n, c) holds every kernel tap k = (i, j)
+ * at every window l = (y, x), k-major; taps in the padding read `padValue`. The backend's
+ * im2col kernel where it has one, else a gather of the padded input; either way its gradient
+ * is col2im of the incoming gradient.
  */
 function patches(x: Tensor, g: Geometry, padValue: number): Tensor {
+  const [N, C, H, W] = x.shape;
+  const R = N * C, KL = g.kernel[0] * g.kernel[1] * g.out[0] * g.out[1];
+  const be = x._backend;
+  const buf = x.dtype === "float32" && R * KL > 0
+    ? be.im2col?.(x._buf, R, H, W, g, padValue) ?? null
+    : null;
+  if (!buf) return gatherPatches(x, g, padValue);
+  const out = fromBuf(be, buf, [R, KL], "float32");
+  return record(out, "im2col", [x], (gr) => [col2im(gr, g, H, W).reshape(x.shape)]);
+}
+
+/** patches() composed: a gather of the padded, flattened input with precomputed indices. */
+function gatherPatches(x: Tensor, g: Geometry, padValue: number): Tensor {
   const [N, C, H, W] = x.shape;
   const [pt, pb, pl, pr] = g.pads;
   const xp = pt || pb || pl || pr ? x.pad([pl, pr, pt, pb], { value: padValue }) : x;
@@ -141,12 +153,28 @@ function patches(x: Tensor, g: Geometry, padValue: number): Tensor {
   return flat.gather(1, idx.reshape([1, idx.numel]).expand([N * C, idx.numel]));
 }
 
-/** col2im: sums cols [R, K * L] into planes [R, hp * wp] at the windows of `g`. */
-function scatterWindows(cols: Tensor, g: Geometry, hp: number, wp: number): Tensor {
+/**
+ * col2im, im2col's adjoint: sums cols [R, K * L] into planes [R, H, W] at the windows of `g`
+ * (taps in the padding dropped). The backend's kernel where it has one, else a scatterAdd
+ * into the padded planes, cropped; its gradient is im2col of the incoming gradient.
+ */
+function col2im(cols: Tensor, g: Geometry, H: number, W: number): Tensor {
   const R = cols.shape[0];
+  const be = cols._backend;
+  const buf = cols.dtype === "float32" && R * H * W > 0
+    ? be.col2im?.(cols._buf, R, H, W, g) ?? null
+    : null;
+  if (buf) {
+    const out = fromBuf(be, buf, [R, H, W], "float32");
+    return record(out, "col2im", [cols], (gr) => [patches(gr.reshape([R, 1, H, W]), g, 0)]);
+  }
+  const [pt, pb, pl, pr] = g.pads;
+  const hp = H + pt + pb, wp = W + pl + pr;
   const idx = windowIndex(cols, g, wp);
   const base = fullOn(cols, [R, hp * wp], "float32", 0);
-  return base.scatterAdd(1, idx.reshape([1, idx.numel]).expand([R, idx.numel]), cols);
+  const planes = base.scatterAdd(1, idx.reshape([1, idx.numel]).expand([R, idx.numel]), cols)
+    .reshape([R, hp, wp]);
+  return pt || pb || pl || pr ? planes.narrow(1, pt, H).narrow(2, pl, W) : planes;
 }
 
 // -------------------------------------------------------------------------- convolution
@@ -332,7 +360,7 @@ export function convTranspose2d(
   // Windows of the transposed conv: input pixel l lands at l * stride + k * dilation.
   const g: Geometry = { kernel: [kh, kw], stride, dilation, pads: [0, 0, 0, 0], out: [H, W] };
   const plane = full.map((f, i) => f + Math.max(0, outPad[i] - padding[i]));
-  let out = scatterWindows(cols, g, plane[0], plane[1]).reshape([N, OC, plane[0], plane[1]]);
+  let out = col2im(cols, g, plane[0], plane[1]).reshape([N, OC, plane[0], plane[1]]);
   out = out.narrow(2, padding[0], outHW[0]).narrow(3, padding[1], outHW[1]);
   if (bias) out = out.add(bias.reshape([1, OC, 1, 1]));
   return b.undo(out);
@@ -395,11 +423,8 @@ export function fold(x: Tensor, outputSize: Pair, kernelSize: Pair, o: UnfoldOpt
         `blocks for outputSize ${fmtShape([H, W])}`,
     );
   }
-  const C = CK / K, [pt, , pl] = g.pads;
-  const hp = H + 2 * pt, wp = W + 2 * pl;
-  const planes = scatterWindows(b.x.float().reshape([N * C, K * L]), g, hp, wp)
-    .reshape([N, C, hp, wp]);
-  return b.undo(planes.narrow(2, pt, H).narrow(3, pl, W));
+  const C = CK / K;
+  return b.undo(col2im(b.x.float().reshape([N * C, K * L]), g, H, W).reshape([N, C, H, W]));
 }
 
 // ------------------------------------------------------------------------------ pooling

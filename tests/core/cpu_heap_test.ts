@@ -8,11 +8,15 @@
  */
 import { ok as assert, strictEqual as eq } from "node:assert/strict";
 import { binaryKernel, erf, unaryKernel } from "../../core/backends/cpu/elementwise.ts";
+import { col2imKernel, im2colKernel } from "../../core/backends/cpu/windows.ts";
+import type { Windows } from "../../core/backend.ts";
 import {
   wasmBinary,
   wasmBoolToF32,
+  wasmCol2im,
   wasmColumnSum,
   wasmElementwiseAvailable,
+  wasmIm2col,
   wasmStridedCopy,
   wasmUnary,
 } from "../../core/backends/cpu/wasm/elementwise.ts";
@@ -292,6 +296,52 @@ Deno.test({
       const tol = 4e-7 * Math.abs(v) + 2e-7 * Math.abs(want);
       assert(Math.abs(out[i] - want) <= tol, `gelu(${v}) = ${out[i]}, want ${want}`);
     }
+  },
+});
+
+Deno.test({
+  name: "wasm im2col/col2im: every geometry gives the JS loops' values bit for bit",
+  ignore,
+  fn() {
+    // [h, w, kernel, stride, dilation, pads [t, b, l, r], pad value]
+    const cases: [number, number, number[], number[], number[], Windows["pads"], number][] = [
+      [7, 9, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 0],
+      [6, 7, [3, 3], [2, 1], [1, 2], [1, 1, 2, 2], 0],
+      [2, 3, [5, 5], [1, 1], [1, 1], [4, 4, 4, 4], 0], // taps wholly in the padding
+      [5, 6, [2, 3], [1, 1], [2, 2], [1, 2, 1, 2], -Infinity], // windows past the far edge
+      [8, 5, [1, 1], [3, 1], [1, 1], [0, 0, 0, 0], 0],
+      [4, 70, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 0], // long rows: whole vectors and tails
+    ];
+    for (const [h, w, kernel, stride, dilation, pads, padValue] of cases) {
+      const out = [0, 1].map((d) =>
+        Math.floor(
+          ([h, w][d] + pads[2 * d] + pads[2 * d + 1] - dilation[d] * (kernel[d] - 1) - 1) /
+            stride[d],
+        ) + 1
+      );
+      const win: Windows = { kernel, stride, dilation, pads, out };
+      const rows = 3, n = rows * h * w, m = rows * kernel[0] * kernel[1] * out[0] * out[1];
+      const what = JSON.stringify(win);
+      const x = rand(n), cols = rand(m);
+      const want = new Float32Array(m), got = heapArray("float32", m)!;
+      im2colKernel(x, want, rows, h, w, win, padValue);
+      assert(wasmIm2col(inHeap(x), got, rows, h, w, win, padValue), what);
+      sameBits(got, want, `im2col ${what}`);
+      const wantBack = new Float32Array(n), gotBack = heapArray("float32", n)!;
+      gotBack.fill(NaN); // col2im zeroes its output first
+      col2imKernel(cols, wantBack, rows, h, w, win);
+      assert(wasmCol2im(inHeap(cols), gotBack, rows, h, w, win), what);
+      sameBits(gotBack, wantBack, `col2im ${what}`);
+    }
+    // A column stride above 1 is left to the JS loops.
+    const win: Windows = {
+      kernel: [2, 2],
+      stride: [1, 2],
+      dilation: [1, 1],
+      pads: [0, 0, 0, 0],
+      out: [3, 2],
+    };
+    assert(!wasmIm2col(inHeap(rand(20)), heapArray("float32", 24)!, 1, 4, 5, win, 0));
   },
 });
 

@@ -9,6 +9,7 @@ import type {
   Buf,
   ReduceOp,
   UnaryOp,
+  Windows,
 } from "../../backend.ts";
 import {
   allocArray,
@@ -21,6 +22,7 @@ import { bitsAt, wordsToNormal, wordToUniform } from "../../random.ts";
 import { mergeReduced, numelOf, splitAround, stridesOf } from "../../shape.ts";
 import { binaryKernel, stridedCopy, stridedWrite, unaryKernel } from "./elementwise.ts";
 import { matmulKernel } from "./matmul.ts";
+import { col2imKernel, im2colKernel } from "./windows.ts";
 import { expLike, layerNormRows, softmaxRows } from "./wasm/rows.ts";
 import { heapArray, heapGive } from "./wasm/memory.ts";
 import {
@@ -28,7 +30,9 @@ import {
   wasmAdam,
   wasmBinary,
   wasmBoolToF32,
+  wasmCol2im,
   wasmColumnSum,
+  wasmIm2col,
   wasmUnary,
 } from "./wasm/elementwise.ts";
 import { matmulOutSlack } from "./wasm/mod.ts";
@@ -458,6 +462,20 @@ export class CpuBackend implements Backend {
     const out = this.#take(dtype, size);
     out.set(arr(base).subarray(0, size));
     stridedWrite(out, arr(src), shape, strides, offset);
+    return out;
+  }
+  im2col(x: Buf, rows: number, h: number, w: number, win: Windows, padValue: number): Buf {
+    const n = rows * win.kernel[0] * win.kernel[1] * win.out[0] * win.out[1];
+    const out = this.#take("float32", n) as Float32Array, X = arr(x) as Float32Array;
+    if (!wasmIm2col(X, out, rows, h, w, win, padValue)) {
+      im2colKernel(X, out, rows, h, w, win, padValue);
+    }
+    return out;
+  }
+  col2im(cols: Buf, rows: number, h: number, w: number, win: Windows): Buf {
+    const out = this.#take("float32", rows * h * w) as Float32Array;
+    const C = arr(cols) as Float32Array;
+    if (!wasmCol2im(C, out, rows, h, w, win)) col2imKernel(C, out, rows, h, w, win);
     return out;
   }
   softmax(x: Buf, rows: number, cols: number, log: boolean): Buf | null {

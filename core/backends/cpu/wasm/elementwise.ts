@@ -17,7 +17,8 @@
  * next run (which overwrites them) or to the output block's padding. Inputs are read up to
  * three lanes past their runs likewise (values that only reach those lanes).
  */
-import type { BinaryOp, UnaryOp } from "../../../backend.ts";
+import type { BinaryOp, UnaryOp, Windows } from "../../../backend.ts";
+import { tapRanges } from "../windows.ts";
 import { mergeDims } from "../../../shape.ts";
 import { buildModule, F32, Fn, I32, type MemoryImport, V128 } from "./emit.ts";
 import { hasSimd } from "./kernel.ts";
@@ -224,6 +225,73 @@ function buildElementwiseModule(memory: MemoryImport) {
     });
     fns.copyRuns = f;
   }
+  // im2colTap(src, dst, pre, rows, post, ow, lo, hi, stride, pad): one kernel tap's oh x ow
+  // block of im2col (window stride 1 along a row), written contiguously from dst: `pre`
+  // rows of pad, then `rows` rows that each copy values [lo, hi) of an input row (row y read
+  // at src + y * stride bytes) between pads, then `post` rows of pad.
+  // col2imTap(cols, dst, rows, ow, lo, hi, stride): the adjoint for the `rows` valid rows:
+  // dst row y (at dst + y * stride) gains cols row y's values [lo, hi).
+  for (const adjoint of [false, true]) {
+    const f = adjoint
+      ? new Fn([I32, I32, I32, I32, I32, I32, I32])
+      : new Fn([I32, I32, I32, I32, I32, I32, I32, I32, I32, F32]);
+    const [S, D] = [0, 1];
+    const [PRE, ROWS, POST, OW, LO, HI, STRIDE, PAD] = adjoint
+      ? [-1, 2, -1, 3, 4, 5, 6, -1]
+      : [2, 3, 4, 5, 6, 7, 8, 9];
+    const y = f.local(I32), z = f.local(I32), zEnd = f.local(I32), vEnd = f.local(I32);
+    const rowBytes = f.local(I32);
+    f.get(OW).i32(4).mul().set(rowBytes);
+    const padRun = (from: number, to: number) => {
+      // dst[from..to) = pad, bytes from dst; `from`, `to` are locals
+      f.whileLt(from, to, () => {
+        f.get(D).get(from).add().get(PAD).f32Store();
+        f.inc(from, 4);
+      });
+    };
+    if (!adjoint) {
+      f.get(PRE).get(rowBytes).mul().set(zEnd);
+      f.i32(0).set(z);
+      padRun(z, zEnd);
+      f.get(D).get(zEnd).add().set(D);
+    }
+    // vEnd: the end of [lo, hi)'s whole vectors, in bytes
+    f.get(LO).i32(4).mul().get(HI).get(LO).sub().i32(-4).and().i32(4).mul().add().set(vEnd);
+    f.i32(0).set(y);
+    f.whileLt(y, ROWS, () => {
+      if (!adjoint) {
+        f.i32(0).set(z);
+        f.get(LO).i32(4).mul().set(zEnd);
+        padRun(z, zEnd);
+      } else f.get(LO).i32(4).mul().set(z);
+      f.whileLt(z, vEnd, () => {
+        if (adjoint) {
+          f.get(D).get(z).add().get(D).get(z).add().v128Load();
+          f.get(S).get(z).add().v128Load().f32x4Add().v128Store();
+        } else f.get(D).get(z).add().get(S).get(z).add().v128Load().v128Store();
+        f.inc(z, 16);
+      });
+      f.get(HI).i32(4).mul().set(zEnd);
+      f.whileLt(z, zEnd, () => {
+        if (adjoint) {
+          f.get(D).get(z).add().get(D).get(z).add().f32Load();
+          f.get(S).get(z).add().f32Load().f32Add().f32Store();
+        } else f.get(D).get(z).add().get(S).get(z).add().f32Load().f32Store();
+        f.inc(z, 4);
+      });
+      if (!adjoint) padRun(z, rowBytes);
+      // next row: dst by a window row (im2col) or an input row (col2im), src the other way
+      f.get(S).get(adjoint ? rowBytes : STRIDE).add().set(S);
+      f.get(D).get(adjoint ? STRIDE : rowBytes).add().set(D);
+      f.inc(y, 1);
+    });
+    if (!adjoint) {
+      f.get(POST).get(rowBytes).mul().set(zEnd);
+      f.i32(0).set(z);
+      padRun(z, zEnd);
+    }
+    fns[adjoint ? "col2imTap" : "im2colTap"] = f;
+  }
   // adam_<decayP><addWd><lerpUp>(p, g, m, v, np, nm, nv, n, decay, wd, c1, b2, c2, bc, eps,
   // step, sign): one Adam/AdamW update, every step rounded to float32 as CpuBackend.adamStep.
   for (let variant = 0; variant < 8; variant++) {
@@ -288,6 +356,8 @@ type RunFn = (a: number, b: number, out: number, n: number) => void;
 type AdamFn = (...args: number[]) => void;
 type Exports = Record<string, RunFn> & Record<Simple, (x: number, o: number, n: number) => void> & {
   copyRuns(src: number, dst: number, run: number, count: number, stride: number): void;
+  im2colTap(...args: number[]): void;
+  col2imTap(...args: number[]): void;
   boolToF32(src: number, dst: number, n: number): void;
   colSum(x: number, out: number, outer: number, r: number, inner: number, acc: number): void;
 };
@@ -501,5 +571,89 @@ export function wasmAdam(
     c.step,
     c.sign,
   );
+  return true;
+}
+
+/**
+ * The im2col of Backend.im2col for windows with column stride 1, x and out in the heap: one
+ * call a kernel tap and input row (wasm's im2colTap). False (nothing written) otherwise.
+ */
+export function wasmIm2col(
+  x: Float32Array,
+  out: Float32Array,
+  rows: number,
+  h: number,
+  w: number,
+  win: Windows,
+  padValue: number,
+): boolean {
+  return tapLoop(x, out, rows, h, w, win, (src, dst, y0, y1, lo, hi, stride, s) => {
+    const [oh, ow] = win.out;
+    if (lo >= hi) s.k.im2colTap(src, dst, oh, 0, 0, ow, 0, 0, stride, padValue);
+    else s.k.im2colTap(src, dst, y0, y1 - y0, oh - y1, ow, lo, hi, stride, padValue);
+  });
+}
+
+/** The col2im of Backend.col2im, as wasmIm2col; `out` ([rows, h, w]) is zeroed first. */
+export function wasmCol2im(
+  cols: Float32Array,
+  out: Float32Array,
+  rows: number,
+  h: number,
+  w: number,
+  win: Windows,
+): boolean {
+  const s = init();
+  if (!s || s.heap.addressOf(out) < 0) return false;
+  out.fill(0, 0, rows * h * w);
+  return tapLoop(out, cols, rows, h, w, win, (plane, c, y0, y1, lo, hi, stride) => {
+    const ow = win.out[1];
+    if (lo < hi && y1 > y0) s.k.col2imTap(c + y0 * ow * 4, plane, y1 - y0, ow, lo, hi, stride);
+  });
+}
+
+/**
+ * Walks rows x kernel taps for wasmIm2col/wasmCol2im: `tap` gets the byte address in `planes`
+ * ([rows, h, w]) of the first valid window row's input (row y0), the address of the tap's
+ * [oh, ow] block in `blocks` ([rows, K, L]), the valid window rows [y0, y1) and columns
+ * [lo, hi), and the bytes between window rows in the input.
+ */
+function tapLoop(
+  planes: Float32Array,
+  blocks: Float32Array,
+  rows: number,
+  h: number,
+  w: number,
+  win: Windows,
+  tap: (
+    plane: number,
+    block: number,
+    y0: number,
+    y1: number,
+    lo: number,
+    hi: number,
+    stride: number,
+    s: NonNullable<ReturnType<typeof init>>,
+  ) => void,
+): boolean {
+  const s = init();
+  if (!s || win.stride[1] !== 1) return false;
+  const pAt = s.heap.addressOf(planes), bAt = s.heap.addressOf(blocks);
+  if (pAt < 0 || bAt < 0) return false;
+  const [kh, kw] = win.kernel, sh = win.stride[0], [dh, dw] = win.dilation;
+  const [pt, , pl] = win.pads, [oh, ow] = win.out;
+  const ranges = tapRanges(w, win), stride = sh * w * 4;
+  for (let r = 0, b = bAt; r < rows; r++) {
+    const p = pAt + r * h * w * 4;
+    for (let i = 0; i < kh; i++) {
+      const base = i * dh - pt; // input row of window row 0
+      const y0 = Math.min(oh, base >= 0 ? 0 : Math.ceil(-base / sh));
+      const y1 = Math.max(y0, Math.min(oh, Math.floor((h - 1 - base) / sh) + 1));
+      for (let j = 0; j < kw; j++, b += oh * ow * 4) {
+        const at = p + ((y0 * sh + base) * w + j * dw - pl) * 4;
+        tap(at, b, y0, y1, ranges[2 * j], ranges[2 * j + 1], stride, s);
+      }
+    }
+  }
   return true;
 }
