@@ -11,6 +11,7 @@ import { binaryKernel, erf, unaryKernel } from "../../core/backends/cpu/elementw
 import { col2imKernel, im2colKernel } from "../../core/backends/cpu/windows.ts";
 import type { Windows } from "../../core/backend.ts";
 import {
+  wasmAdam,
   wasmBinary,
   wasmBoolToF32,
   wasmCol2im,
@@ -21,6 +22,7 @@ import {
   wasmUnary,
 } from "../../core/backends/cpu/wasm/elementwise.ts";
 import { Heap, heapArray, heapGive, wasmMemory } from "../../core/backends/cpu/wasm/memory.ts";
+import { mapPool, setMatmulThreads } from "../../core/backends/cpu/wasm/mod.ts";
 import { matmul, tensor } from "../../mod.ts";
 import { getBackend } from "../../core/backend.ts";
 
@@ -342,6 +344,84 @@ Deno.test({
       out: [3, 2],
     };
     assert(!wasmIm2col(inHeap(rand(20)), heapArray("float32", 24)!, 1, 4, 5, win, 0));
+  },
+});
+
+Deno.test({
+  name:
+    "wasm elementwise on the thread pool: unary, binary (every split) and Adam give one thread's bits",
+  ignore,
+  async fn() {
+    const n = 200003, x = inHeap(rand(n)), y = inHeap(rand(n));
+    const row = inHeap(rand(200)), col = inHeap(rand(1000));
+    // Each case runs once on one thread and once on the pool; the outputs must match.
+    const cases: [string, (out: Float32Array) => boolean, number][] = [
+      ...(["neg", "relu", "erf", "gelu"] as const).map((
+        op,
+      ): [string, (o: Float32Array) => boolean, number] => [
+        op,
+        (o) => wasmUnary(op, x, o, n),
+        n,
+      ]),
+      ["add vv", (o) => wasmBinary("add", x, [1], y, [1], [n], o), n],
+      ["mul vs", (o) => wasmBinary("mul", x, [1], y, [0], [n], o), n],
+      ["sub sv", (o) => wasmBinary("sub", x, [0], y, [1], [n], o), n],
+      ["rows + bias", (o) => wasmBinary("add", x, [200, 1], row, [0, 1], [1000, 200], o), 200000],
+      [
+        "few long rows",
+        (o) => wasmBinary("div", x, [50000, 1], y, [50000, 1], [4, 50000], o),
+        200000,
+      ],
+      [
+        "rows * per-row scalar",
+        (o) => wasmBinary("mul", x, [200, 1], col, [1, 0], [1000, 200], o),
+        200000,
+      ],
+    ];
+    const adam = (o: Float32Array[]) =>
+      wasmAdam([x, y, inHeap(x.slice()), inHeap(y.map(Math.abs))], [o[0], o[1], o[2]], n, {
+        decayP: true,
+        addWd: false,
+        lerpUp: true,
+        decay: 0.999,
+        wd: 0.01,
+        c1: 0.1,
+        b2: 0.999,
+        c2: 0.001,
+        bc: 0.5,
+        eps: 1e-8,
+        step: 0.001,
+        sign: 1,
+      });
+    const runAll = () => {
+      const outs = cases.map(([what, f, len]) => {
+        const o = heapArray("float32", len)!;
+        assert(f(o), what);
+        return o;
+      });
+      const a = [0, 1, 2].map(() => heapArray("float32", n)!);
+      assert(adam(a), "adam");
+      return [...outs, ...a];
+    };
+    const gt = heapArray("bool", 200000)! as unknown as Uint8Array;
+    try {
+      setMatmulThreads(1);
+      assert(mapPool() === null);
+      const one = runAll();
+      const gtRef = heapArray("bool", 200000)! as unknown as Uint8Array;
+      assert(wasmBinary("gt", x, [200, 1], row, [0, 1], [1000, 200], gtRef));
+      setMatmulThreads(2);
+      const t0 = Date.now(); // workers start in the background
+      while (!mapPool() && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 20));
+      assert(mapPool(), "the pool's workers started");
+      const two = runAll();
+      assert(wasmBinary("gt", x, [200, 1], row, [0, 1], [1000, 200], gt));
+      const names = [...cases.map((c) => c[0]), "adam p", "adam m", "adam v"];
+      one.forEach((o, i) => sameBits(two[i], o, names[i]));
+      for (let i = 0; i < gt.length; i++) assert(gt[i] === gtRef[i], `gt [${i}]`);
+    } finally {
+      setMatmulThreads(navigator.hardwareConcurrency);
+    }
   },
 });
 

@@ -19,6 +19,8 @@
  */
 import type { BinaryOp, UnaryOp, Windows } from "../../../backend.ts";
 import { tapRanges } from "../windows.ts";
+import { mapPool } from "./mod.ts";
+import { mapFunctions } from "./pool.ts";
 import { mergeDims } from "../../../shape.ts";
 import { buildModule, F32, Fn, I32, type MemoryImport, V128 } from "./emit.ts";
 import { hasSimd } from "./kernel.ts";
@@ -362,18 +364,67 @@ type Exports = Record<string, RunFn> & Record<Simple, (x: number, o: number, n: 
   colSum(x: number, out: number, outer: number, r: number, inner: number, acc: number): void;
 };
 
-let kernels: { k: Exports; heap: Heap } | null | undefined;
+interface Kernels {
+  k: Exports;
+  heap: Heap;
+  module: WebAssembly.Module;
+  /** Exports by name: their index in the pool's map functions, and the functions. */
+  index: Map<string, number>;
+  fns: ((...a: number[]) => void)[];
+}
 
-function init() {
+let kernels: Kernels | null | undefined;
+
+function init(): Kernels | null {
   if (kernels !== undefined) return kernels;
   kernels = null;
   const mem = hasSimd() ? wasmMemory() : null;
   if (!mem?.shared) return null; // tensors only live in a shared heap
   const { memory, heap } = mem;
   const module = new WebAssembly.Module(buildElementwiseModule(memoryImport(mem)));
-  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
-  kernels = { k, heap };
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const { names, fns } = mapFunctions(module, instance);
+  const index = new Map(names.map((n, i) => [n, i]));
+  kernels = { k: instance.exports as unknown as Exports, heap, module, index, fns };
   return kernels;
+}
+
+/** The compiled module (the pool's workers instantiate it for map jobs), or null. */
+export function elementwiseModule(): WebAssembly.Module | null {
+  return init()?.module ?? null;
+}
+
+/** Ranges at least this large are split over the pool's threads (smaller: the hand-off costs more). */
+const PARALLEL_MIN = 1 << 16;
+
+/**
+ * Calls export `name` for each row of [0, rows) over columns [0, cols), as pool.ts's MapJob
+ * describes (argument `count` gets the column count), spread over the thread pool when the
+ * range is large and the pool is running, else on this thread.
+ */
+function mapCall(
+  s: Kernels,
+  name: string,
+  args: number[],
+  rowStride: number[],
+  colStride: number[],
+  count: number,
+  rows: number,
+  cols: number,
+): void {
+  const fn = s.index.get(name)!;
+  const pool = rows * cols >= PARALLEL_MIN ? mapPool() : null;
+  if (pool) {
+    const job = { fn, args, rowStride, colStride, count, rows, cols, colAlign: 16 };
+    pool.pool.map(job, s.fns, pool.threads);
+    return;
+  }
+  const f = s.fns[fn], a = args.slice();
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < a.length; i++) a[i] = args[i] + r * rowStride[i];
+    a[count] = cols;
+    f(...a);
+  }
 }
 
 /** Whether the Wasm elementwise kernels run here (tests). */
@@ -390,7 +441,7 @@ export function wasmUnary(op: UnaryOp, x: Float32Array, out: Float32Array, n: nu
   if (!s || !WASM_UNARY.has(op) || !s.heap.wholeVectors(out, n)) return false;
   const xAt = s.heap.addressOf(x);
   if (xAt < 0) return false;
-  s.k[op as Simple](xAt, out.byteOffset, n);
+  mapCall(s, op, [xAt, out.byteOffset, 0], [0, 0, 0], [4, 4, 0], 2, 1, n);
   return true;
 }
 
@@ -432,8 +483,31 @@ export function wasmBinary(
     if (bAt < 0) bAt = tmp + 4 * (aLen + 4);
   }
   const f32 = heap.f32(), k = s.k;
-  const fn = sa && sb ? k[`${op}_vv`] : sa ? k[`${op}_vs`] : k[`${op}_sv`];
+  const name = sa && sb ? `${op}_vv` : sa ? `${op}_vs` : `${op}_sv`, fn = k[name];
   const oAt = out.byteOffset, oBytes = out.BYTES_PER_ELEMENT, aF = aAt / 4, bF = bAt / 4;
+  // One run, or rows of runs whose scalar operand (if any) is the same for every row: one
+  // map call, which the pool may split. Rows split across threads must not spill into each
+  // other's vectors, so their runs are whole vectors.
+  const rows = nd === 2 ? dims[0] : 1;
+  if (
+    nd <= 2 && (rows === 1 || run % 4 === 0) && (sa || !as[0] || nd === 1) &&
+    (sb || !bs[0] || nd === 1)
+  ) {
+    const rs = nd === 2 ? [4 * as[0], 4 * bs[0], oBytes * run, 0] : [0, 0, 0, 0];
+    const a = sa ? aAt : f32[aF], b = sb ? bAt : f32[bF];
+    mapCall(
+      s,
+      name,
+      [a, b, oAt, 0],
+      [sa ? rs[0] : 0, sb ? rs[1] : 0, rs[2], 0],
+      [sa ? 4 : 0, sb ? 4 : 0, oBytes, 0],
+      3,
+      rows,
+      run,
+    );
+    if (tmp >= 0) heap.release(tmp);
+    return true;
+  }
   const idx = new Array(nd - 1).fill(0);
   let oa = 0, ob = 0;
   for (let o = 0; o < n; o += run) {
@@ -554,10 +628,8 @@ export function wasmAdam(
   if (!s) return false;
   const at = arrays.map((a) => s.heap.addressOf(a));
   if (at.some((a) => a < 0) || outs.some((o) => !s.heap.wholeVectors(o, n))) return false;
-  const fn = (s.k as unknown as Record<string, AdamFn>)[
-    `adam${(c.decayP ? 4 : 0) + (c.addWd ? 2 : 0) + (c.lerpUp ? 1 : 0)}`
-  ];
-  fn(
+  const name = `adam${(c.decayP ? 4 : 0) + (c.addWd ? 2 : 0) + (c.lerpUp ? 1 : 0)}`;
+  const args = [
     ...at,
     ...outs.map((o) => o.byteOffset),
     n,
@@ -570,7 +642,9 @@ export function wasmAdam(
     c.eps,
     c.step,
     c.sign,
-  );
+  ];
+  const zero = args.map(() => 0);
+  mapCall(s, name, args, zero, args.map((_, i) => i < 7 ? 4 : 0), 7, 1, n);
   return true;
 }
 

@@ -20,6 +20,7 @@ import { GemmWorker, type KernelExports, type Problem, scratchAddress } from "./
 import { buildGemmModule, hasRelaxedSimd, hasSimd, MR, NR } from "./kernel.ts";
 import { type Heap, MAX_THREADS, memoryImport, wasmMemory } from "./memory.ts";
 import { type Io, layoutFor, Pool } from "./pool.ts";
+import { elementwiseModule } from "./elementwise.ts";
 
 /** Below this many flops (2 m n k per batch item) a matmul stays on the calling thread. */
 export const THREAD_MIN_FLOPS = 4e6;
@@ -105,7 +106,7 @@ function getPool(s: State, size: number): Pool | null {
   if (pool && pool.size >= size) return pool;
   pool?.terminate();
   try {
-    pool = new Pool(s.heap.memory, s.module, size);
+    pool = new Pool(s.heap.memory, s.module, size, elementwiseModule());
   } catch {
     pool = null; // no workers here: stay single-threaded
   }
@@ -284,6 +285,18 @@ class Copier implements Io {
       }
     }
   }
+}
+
+/**
+ * The pool for elementwise map jobs, with its size, or null where there is none (one thread,
+ * no shared memory) or its workers have not all started yet (a map job would then run on
+ * the caller alone, paying for the hand-off for nothing). Starts the pool if needed.
+ */
+export function mapPool(): { pool: Pool; threads: number } | null {
+  const s = init();
+  if (!s || threads < 2) return null;
+  const p = getPool(s, threads);
+  return p && p.ready() >= threads - 1 ? { pool: p, threads } : null;
 }
 
 /** Stops the pool's workers (they never keep the process alive; this is for tidiness). */

@@ -22,6 +22,10 @@
  *   stays synchronous, and if the workers are still starting up the caller does every chunk.
  * - GEN names the live pool: workers of a replaced or shut-down pool see it change and end.
  *
+ * Map jobs (KIND = 1) use the same tickets and counters for elementwise kernels: one export
+ * of the elementwise module (every thread has an instance) called over a rows x cols range,
+ * each argument an affine function of (row, column): see MapJob.
+ *
  * Workers are `node:worker_threads` workers because those can be unref'd: a web Worker keeps
  * Deno's process alive, an unref'd one does not (and `deno test` reports no leak for it).
  */
@@ -32,18 +36,71 @@ import { MR, NR } from "./kernel.ts";
 const JOB = 0, GEN = 1, DONE = 2, NCHUNKS = 3, READY = 4, ACTIVE = 5, PACKED = 6;
 const B_PER = 7, N_PACK = 8, ROW_PARTS = 9, COL_PARTS = 10, ROW_STEP = 11, COL_STEP = 12;
 const COPIED = 13, TICKET_BYTE = 56, PROBLEM = 16, FLAGS = 64; // FLAGS[c]: chunk c is done
+// Map jobs: their kind, function, argument count, which argument takes the column count, the
+// range and its chunking; the arguments as float64 triples (value at row 0 and column 0, then
+// per row and per column) from MAP_ARGS_BYTE, inside FLAGS (which only batch matmuls use).
+const KIND = 40, MAP_FN = 41, MAP_NARGS = 42, MAP_COUNT = 43, MAP_ROWS = 44, MAP_COLS = 45;
+const MAP_ROW_STEP = 46, MAP_COL_STEP = 47, MAP_COL_PARTS = 48, MAP_ARGS_BYTE = 1024;
+/** The most arguments a map job's function may take. */
+export const MAX_MAP_ARGS = 24;
 
 /** The control block as words, and its 64-bit TICKET: (job << 32) | next chunk. */
 export interface Control {
   ctl: Int32Array;
   ticket: BigInt64Array;
+  args: Float64Array;
+  /** This thread's instance of the map module's exports, in MapJob.fn order. */
+  maps: MapFn[];
 }
 
-export function controlOf(memory: WebAssembly.Memory): Control {
+type MapFn = (...args: number[]) => void;
+
+export function controlOf(memory: WebAssembly.Memory, maps: MapFn[] = []): Control {
   return {
     ctl: new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4),
     ticket: new BigInt64Array(memory.buffer, TICKET_BYTE, 1),
+    args: new Float64Array(memory.buffer, MAP_ARGS_BYTE, 3 * MAX_MAP_ARGS),
+    maps,
   };
+}
+
+/** A module's exported functions in a fixed order (the same in every thread). */
+export function mapFunctions(module: WebAssembly.Module, instance: WebAssembly.Instance) {
+  const names = WebAssembly.Module.exports(module).filter((e) => e.kind === "function")
+    .map((e) => e.name);
+  const ex = instance.exports as Record<string, MapFn>;
+  return { names, fns: names.map((n) => ex[n]) };
+}
+
+/**
+ * A map job: maps[fn] called for each row r of [0, rows) and each chunk [c0, c1) of the
+ * columns, argument a being args[a] + r rowStride[a] + c0 colStride[a], except argument
+ * `count`, which is c1 - c0. Column chunks are multiples of `colAlign` (so vector kernels'
+ * chunks do not share vectors).
+ */
+export interface MapJob {
+  fn: number;
+  args: number[];
+  rowStride: number[];
+  colStride: number[];
+  count: number;
+  rows: number;
+  cols: number;
+  colAlign: number;
+}
+
+/** Runs chunk c of the map job in the control block. */
+function runMapChunk({ ctl, args, maps }: Control, c: number): void {
+  const nargs = ctl[MAP_NARGS], count = ctl[MAP_COUNT], colParts = ctl[MAP_COL_PARTS];
+  const rowStep = ctl[MAP_ROW_STEP], colStep = ctl[MAP_COL_STEP];
+  const r0 = Math.floor(c / colParts) * rowStep, c0 = (c % colParts) * colStep;
+  const r1 = Math.min(ctl[MAP_ROWS], r0 + rowStep), c1 = Math.min(ctl[MAP_COLS], c0 + colStep);
+  const fn = maps[ctl[MAP_FN]], a = new Array<number>(nargs);
+  for (let r = r0; r < r1; r++) {
+    for (let i = 0; i < nargs; i++) a[i] = args[3 * i] + r * args[3 * i + 1] + c0 * args[3 * i + 2];
+    a[count] = c1 - c0;
+    fn(...a);
+  }
 }
 
 const ticketOf = (job: number, next: number) => (BigInt(job) << 32n) | BigInt(next);
@@ -123,7 +180,7 @@ function runChunk(ctl: Int32Array, P: Problem, g: GemmWorker, c: number): void {
  * `after` is called with each chunk this thread finished.
  */
 export function work(
-  { ctl, ticket }: Control,
+  control: Control,
   job: number,
   gen: number,
   g: GemmWorker,
@@ -132,9 +189,10 @@ export function work(
 ): void {
   // Read the job's parameters, then check the pool is still ours: a new pool changes GEN
   // before it posts a job, so a stale worker either stops here or fails the CAS below.
+  const { ctl, ticket } = control;
   const P = {} as Problem;
   PROBLEM_KEYS.forEach((key, i) => P[key] = ctl[PROBLEM + i]);
-  const chunks = ctl[NCHUNKS];
+  const chunks = ctl[NCHUNKS], map = ctl[KIND] === 1;
   if (Atomics.load(ctl, GEN) !== gen || index >= ctl[ACTIVE]) return;
   const tag = BigInt(job);
   for (;;) {
@@ -142,7 +200,8 @@ export function work(
     if (t >> 32n !== tag || c >= chunks) return;
     if (Atomics.compareExchange(ticket, 0, t, t + 1n) !== t) continue;
     const batchMode = ctl[B_PER] > 0; // read while the job is surely ours
-    runChunk(ctl, P, g, c);
+    if (map) runMapChunk(control, c);
+    else runChunk(ctl, P, g, c);
     if (Atomics.add(ctl, DONE, 1) + 1 === chunks) Atomics.notify(ctl, DONE);
     // Flag the chunk last: once the caller has seen every flag, no worker touches this job's
     // counters any more (the caller may start the next job right away).
@@ -170,13 +229,29 @@ export function workerLoop(control: Control, g: GemmWorker, index: number, gen: 
   }
 }
 
+/**
+ * Waits until ctl[i] reaches `target`: spins briefly (a sleeping thread can take milliseconds
+ * to be woken on a busy machine), then sleeps.
+ */
+function waitUntil(ctl: Int32Array, i: number, target: number): void {
+  const t0 = performance.now();
+  for (let d = Atomics.load(ctl, i); d < target; d = Atomics.load(ctl, i)) {
+    if (performance.now() - t0 > 0.5) Atomics.wait(ctl, i, d, 5);
+  }
+}
+
 /** The calling thread's side of the pool. */
 export class Pool {
   private readonly workers: Worker[] = [];
   private readonly control: Control;
   private readonly gen: number;
 
-  constructor(memory: WebAssembly.Memory, module: WebAssembly.Module, readonly size: number) {
+  constructor(
+    memory: WebAssembly.Memory,
+    module: WebAssembly.Module,
+    readonly size: number,
+    mapModule: WebAssembly.Module | null = null,
+  ) {
     this.control = controlOf(memory);
     const ctl = this.control.ctl;
     this.gen = Atomics.add(ctl, GEN, 1) + 1;
@@ -187,7 +262,7 @@ export class Pool {
       // A worker that fails to start (e.g. no read access to its module) takes no chunks:
       // the caller then does them all.
       w.on("error", () => {});
-      w.postMessage({ memory, module, index: i, gen: this.gen });
+      w.postMessage({ memory, module, mapModule, index: i, gen: this.gen });
       this.workers.push(w);
     }
   }
@@ -216,6 +291,7 @@ export class Pool {
     ctl[COL_STEP] = L.colStep;
     ctl[NCHUNKS] = L.chunks;
     ctl[ACTIVE] = active;
+    ctl[KIND] = 0;
     if (batchMode) ctl.fill(0, FLAGS, FLAGS + L.chunks);
     Atomics.store(ctl, COPIED, 0);
     Atomics.store(ctl, DONE, 0);
@@ -236,14 +312,7 @@ export class Pool {
       io.copyOut(...range(c)); // while it is still in cache
       out[c] = 1;
     });
-    // Wait for the workers' last chunks: spin briefly (a sleeping thread can take
-    // milliseconds to be woken on a busy machine), then sleep.
-    const waitFor = (i: number, target: number) => {
-      const t0 = performance.now();
-      for (let d = Atomics.load(ctl, i); d < target; d = Atomics.load(ctl, i)) {
-        if (performance.now() - t0 > 0.5) Atomics.wait(ctl, i, d, 5);
-      }
-    };
+    const waitFor = (i: number, target: number) => waitUntil(ctl, i, target);
     if (!batchMode) {
       waitFor(DONE, L.chunks);
       io.copyOut(0, P.batch);
@@ -254,6 +323,50 @@ export class Pool {
         io.copyOut(...range(c));
       }
     }
+  }
+
+  /**
+   * Runs a map job on the pool (`active` threads, the caller included, whose instance of the
+   * map module is `maps`); returns when every chunk is done.
+   */
+  map(job: MapJob, maps: MapFn[], active: number): void {
+    const { ctl, ticket, args } = this.control;
+    const nargs = job.args.length;
+    if (nargs > MAX_MAP_ARGS) {
+      throw new Error(`pool map: ${nargs} arguments, at most ${MAX_MAP_ARGS}`);
+    }
+    const want = CHUNKS_PER_THREAD * active;
+    let rowStep = job.rows, colStep = job.cols;
+    if (job.rows >= 2 * active) rowStep = Math.ceil(job.rows / want);
+    else colStep = Math.max(1, Math.ceil(job.cols / want / job.colAlign)) * job.colAlign;
+    const colParts = Math.ceil(job.cols / colStep);
+    const chunks = Math.ceil(job.rows / rowStep) * colParts;
+    const id = (Atomics.load(ctl, JOB) + 1) & 0x7fffffff;
+    Atomics.store(ticket, 0, ticketOf(id, 0xffffffff)); // closed while writing
+    for (let i = 0; i < nargs; i++) {
+      args[3 * i] = job.args[i];
+      args[3 * i + 1] = job.rowStride[i];
+      args[3 * i + 2] = job.colStride[i];
+    }
+    ctl[KIND] = 1;
+    ctl[MAP_FN] = job.fn;
+    ctl[MAP_NARGS] = nargs;
+    ctl[MAP_COUNT] = job.count;
+    ctl[MAP_ROWS] = job.rows;
+    ctl[MAP_COLS] = job.cols;
+    ctl[MAP_ROW_STEP] = rowStep;
+    ctl[MAP_COL_STEP] = colStep;
+    ctl[MAP_COL_PARTS] = colParts;
+    ctl[B_PER] = 0;
+    ctl[NCHUNKS] = chunks;
+    ctl[ACTIVE] = active;
+    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ticket, 0, ticketOf(id, 0));
+    Atomics.store(ctl, JOB, id);
+    Atomics.notify(ctl, JOB);
+    this.control.maps = maps;
+    work(this.control, id, this.gen, null as unknown as GemmWorker, 0);
+    waitUntil(ctl, DONE, chunks);
   }
 
   /** Workers that have started (for tests and diagnostics). */

@@ -1,24 +1,28 @@
 /**
- * A matmul pool worker (see pool.ts): instantiates the kernel module on the shared memory,
- * then loops taking chunks of the jobs the calling thread posts, until its pool is replaced.
+ * A pool worker (see pool.ts): instantiates the matmul kernel module and the map (elementwise)
+ * module on the shared memory, then loops taking chunks of the jobs the calling thread posts, until its pool is replaced.
  */
 import { parentPort } from "node:worker_threads";
 import { GemmWorker, type KernelExports, scratchAddress } from "./gemm.ts";
-import { controlOf, workerLoop } from "./pool.ts";
+import { controlOf, mapFunctions, workerLoop } from "./pool.ts";
 
 interface Init {
   memory: WebAssembly.Memory;
   module: WebAssembly.Module;
+  mapModule: WebAssembly.Module | null;
   index: number;
   gen: number;
 }
 
-parentPort!.once("message", ({ memory, module, index, gen }: Init) => {
+parentPort!.once("message", ({ memory, module, mapModule, index, gen }: Init) => {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const g = new GemmWorker(
     memory,
     instance.exports as unknown as KernelExports,
     scratchAddress(index),
   );
-  workerLoop(controlOf(memory), g, index, gen);
+  const maps = mapModule
+    ? mapFunctions(mapModule, new WebAssembly.Instance(mapModule, { env: { memory } })).fns
+    : [];
+  workerLoop(controlOf(memory, maps), g, index, gen);
 });
