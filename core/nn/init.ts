@@ -6,6 +6,7 @@
  * `uniform(w, -b, b)`), the string-valued ones of the Kaiming initialisers go in an options
  * object.
  */
+import { erf } from "../backends/cpu/elementwise.ts"; // the host erf the CPU kernels use
 import { noGrad } from "../autograd.ts";
 import { scope } from "../memory.ts";
 import { cat, stack } from "../ops/shape.ts";
@@ -133,17 +134,6 @@ export function kaimingUniform(t: Tensor, o: KaimingOptions = {}): Tensor {
 /** N(0, std^2) with std = gain / sqrt(fan). */
 export function kaimingNormal(t: Tensor, o: KaimingOptions = {}): Tensor {
   return normal(t, 0, kaimingStd(t, o));
-}
-
-/** erf on the host via Numerical Recipes' erfc Chebyshev fit (|error| < 1.2e-7). */
-function erf(x: number): number {
-  const z = Math.abs(x), t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(
-    -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-                  t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-                                  t * (-0.82215223 + t * 0.17087277)))))))),
-  );
-  return x >= 0 ? 1 - r : r - 1;
 }
 
 /** erfinv elementwise for |x| < 1 (M. Giles, "Approximating the erfinv function", 2010). */

@@ -355,7 +355,6 @@ function buildElementwiseModule(memory: MemoryImport) {
 }
 
 type RunFn = (a: number, b: number, out: number, n: number) => void;
-type AdamFn = (...args: number[]) => void;
 type Exports = Record<string, RunFn> & Record<Simple, (x: number, o: number, n: number) => void> & {
   copyRuns(src: number, dst: number, run: number, count: number, stride: number): void;
   im2colTap(...args: number[]): void;
@@ -493,18 +492,10 @@ export function wasmBinary(
     nd <= 2 && (rows === 1 || run % 4 === 0) && (sa || !as[0] || nd === 1) &&
     (sb || !bs[0] || nd === 1)
   ) {
-    const rs = nd === 2 ? [4 * as[0], 4 * bs[0], oBytes * run, 0] : [0, 0, 0, 0];
+    // (a scalar operand's row stride is 0 here, so the row strides need no case for it)
+    const rowStride = nd === 2 ? [4 * as[0], 4 * bs[0], oBytes * run, 0] : [0, 0, 0, 0];
     const a = sa ? aAt : f32[aF], b = sb ? bAt : f32[bF];
-    mapCall(
-      s,
-      name,
-      [a, b, oAt, 0],
-      [sa ? rs[0] : 0, sb ? rs[1] : 0, rs[2], 0],
-      [sa ? 4 : 0, sb ? 4 : 0, oBytes, 0],
-      3,
-      rows,
-      run,
-    );
+    mapCall(s, name, [a, b, oAt, 0], rowStride, [4 * sa, 4 * sb, oBytes, 0], 3, rows, run);
     if (tmp >= 0) heap.release(tmp);
     return true;
   }
@@ -661,11 +652,14 @@ export function wasmIm2col(
   win: Windows,
   padValue: number,
 ): boolean {
-  return tapLoop(x, out, rows, h, w, win, (src, dst, y0, y1, lo, hi, stride, s) => {
-    const [oh, ow] = win.out;
+  const s = tapKernels(x, out, win);
+  if (!s) return false;
+  const [oh, ow] = win.out;
+  tapLoop(s, x, out, rows, h, w, win, (src, dst, y0, y1, lo, hi, stride) => {
     if (lo >= hi) s.k.im2colTap(src, dst, oh, 0, 0, ow, 0, 0, stride, padValue);
     else s.k.im2colTap(src, dst, y0, y1 - y0, oh - y1, ow, lo, hi, stride, padValue);
   });
+  return true;
 }
 
 /** The col2im of Backend.col2im, as wasmIm2col; `out` ([rows, h, w]) is zeroed first. */
@@ -677,13 +671,21 @@ export function wasmCol2im(
   w: number,
   win: Windows,
 ): boolean {
-  const s = init();
-  if (!s || s.heap.addressOf(out) < 0) return false;
+  const s = tapKernels(out, cols, win);
+  if (!s) return false;
   out.fill(0, 0, rows * h * w);
-  return tapLoop(out, cols, rows, h, w, win, (plane, c, y0, y1, lo, hi, stride) => {
+  tapLoop(s, out, cols, rows, h, w, win, (plane, c, y0, y1, lo, hi, stride) => {
     const ow = win.out[1];
     if (lo < hi && y1 > y0) s.k.col2imTap(c + y0 * ow * 4, plane, y1 - y0, ow, lo, hi, stride);
   });
+  return true;
+}
+
+/** The kernels, where the tap kernels apply: column stride 1, both arrays in the heap. */
+function tapKernels(planes: Float32Array, blocks: Float32Array, win: Windows): Kernels | null {
+  const s = init();
+  if (!s || win.stride[1] !== 1) return null;
+  return s.heap.addressOf(planes) < 0 || s.heap.addressOf(blocks) < 0 ? null : s;
 }
 
 /**
@@ -693,6 +695,7 @@ export function wasmCol2im(
  * [lo, hi), and the bytes between window rows in the input.
  */
 function tapLoop(
+  s: Kernels,
   planes: Float32Array,
   blocks: Float32Array,
   rows: number,
@@ -707,13 +710,9 @@ function tapLoop(
     lo: number,
     hi: number,
     stride: number,
-    s: NonNullable<ReturnType<typeof init>>,
   ) => void,
-): boolean {
-  const s = init();
-  if (!s || win.stride[1] !== 1) return false;
+): void {
   const pAt = s.heap.addressOf(planes), bAt = s.heap.addressOf(blocks);
-  if (pAt < 0 || bAt < 0) return false;
   const [kh, kw] = win.kernel, sh = win.stride[0], [dh, dw] = win.dilation;
   const [pt, , pl] = win.pads, [oh, ow] = win.out;
   const ranges = tapRanges(w, win), stride = sh * w * 4;
@@ -725,9 +724,8 @@ function tapLoop(
       const y1 = Math.max(y0, Math.min(oh, Math.floor((h - 1 - base) / sh) + 1));
       for (let j = 0; j < kw; j++, b += oh * ow * 4) {
         const at = p + ((y0 * sh + base) * w + j * dw - pl) * 4;
-        tap(at, b, y0, y1, ranges[2 * j], ranges[2 * j + 1], stride, s);
+        tap(at, b, y0, y1, ranges[2 * j], ranges[2 * j + 1], stride);
       }
     }
   }
-  return true;
 }

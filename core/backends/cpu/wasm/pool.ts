@@ -183,7 +183,7 @@ export function work(
   control: Control,
   job: number,
   gen: number,
-  g: GemmWorker,
+  g: GemmWorker | null,
   index: number,
   after?: (c: number) => void,
 ): void {
@@ -201,7 +201,7 @@ export function work(
     if (Atomics.compareExchange(ticket, 0, t, t + 1n) !== t) continue;
     const batchMode = ctl[B_PER] > 0; // read while the job is surely ours
     if (map) runMapChunk(control, c);
-    else runChunk(ctl, P, g, c);
+    else runChunk(ctl, P, g!, c);
     if (Atomics.add(ctl, DONE, 1) + 1 === chunks) Atomics.notify(ctl, DONE);
     // Flag the chunk last: once the caller has seen every flag, no worker touches this job's
     // counters any more (the caller may start the next job right away).
@@ -274,31 +274,24 @@ export class Pool {
    * is done, so the copies overlap the workers' compute.
    */
   run(P: Problem, L: Layout, g: GemmWorker, active: number, io: Io): void {
-    const { ctl, ticket } = this.control, batchMode = L.bPer > 0;
+    const { ctl } = this.control, batchMode = L.bPer > 0;
     const range = (c: number): [number, number] => [
       c * L.bPer,
       Math.min(P.batch, (c + 1) * L.bPer),
     ];
     if (!batchMode) io.copyIn(0, P.batch);
-    const job = (Atomics.load(ctl, JOB) + 1) & 0x7fffffff;
-    Atomics.store(ticket, 0, ticketOf(job, 0xffffffff)); // closed while writing
-    PROBLEM_KEYS.forEach((key, i) => ctl[PROBLEM + i] = P[key]);
-    ctl[B_PER] = L.bPer;
-    ctl[N_PACK] = L.nPack;
-    ctl[ROW_PARTS] = L.rowParts;
-    ctl[COL_PARTS] = L.colParts;
-    ctl[ROW_STEP] = L.rowStep;
-    ctl[COL_STEP] = L.colStep;
-    ctl[NCHUNKS] = L.chunks;
-    ctl[ACTIVE] = active;
-    ctl[KIND] = 0;
-    if (batchMode) ctl.fill(0, FLAGS, FLAGS + L.chunks);
-    Atomics.store(ctl, COPIED, 0);
-    Atomics.store(ctl, DONE, 0);
-    Atomics.store(ctl, PACKED, 0);
-    Atomics.store(ticket, 0, ticketOf(job, 0));
-    Atomics.store(ctl, JOB, job);
-    Atomics.notify(ctl, JOB);
+    const job = this.#post(0, L.chunks, active, () => {
+      PROBLEM_KEYS.forEach((key, i) => ctl[PROBLEM + i] = P[key]);
+      ctl[B_PER] = L.bPer;
+      ctl[N_PACK] = L.nPack;
+      ctl[ROW_PARTS] = L.rowParts;
+      ctl[COL_PARTS] = L.colParts;
+      ctl[ROW_STEP] = L.rowStep;
+      ctl[COL_STEP] = L.colStep;
+      if (batchMode) ctl.fill(0, FLAGS, FLAGS + L.chunks);
+      Atomics.store(ctl, COPIED, 0);
+      Atomics.store(ctl, PACKED, 0);
+    });
     const out = new Uint8Array(L.chunks); // chunks copied out
     if (batchMode) {
       for (let c = 0; c < L.chunks; c++) {
@@ -330,7 +323,7 @@ export class Pool {
    * map module is `maps`); returns when every chunk is done.
    */
   map(job: MapJob, maps: MapFn[], active: number): void {
-    const { ctl, ticket, args } = this.control;
+    const { ctl, args } = this.control;
     const nargs = job.args.length;
     if (nargs > MAX_MAP_ARGS) {
       throw new Error(`pool map: ${nargs} arguments, at most ${MAX_MAP_ARGS}`);
@@ -341,32 +334,45 @@ export class Pool {
     else colStep = Math.max(1, Math.ceil(job.cols / want / job.colAlign)) * job.colAlign;
     const colParts = Math.ceil(job.cols / colStep);
     const chunks = Math.ceil(job.rows / rowStep) * colParts;
-    const id = (Atomics.load(ctl, JOB) + 1) & 0x7fffffff;
-    Atomics.store(ticket, 0, ticketOf(id, 0xffffffff)); // closed while writing
-    for (let i = 0; i < nargs; i++) {
-      args[3 * i] = job.args[i];
-      args[3 * i + 1] = job.rowStride[i];
-      args[3 * i + 2] = job.colStride[i];
-    }
-    ctl[KIND] = 1;
-    ctl[MAP_FN] = job.fn;
-    ctl[MAP_NARGS] = nargs;
-    ctl[MAP_COUNT] = job.count;
-    ctl[MAP_ROWS] = job.rows;
-    ctl[MAP_COLS] = job.cols;
-    ctl[MAP_ROW_STEP] = rowStep;
-    ctl[MAP_COL_STEP] = colStep;
-    ctl[MAP_COL_PARTS] = colParts;
-    ctl[B_PER] = 0;
+    const id = this.#post(1, chunks, active, () => {
+      for (let i = 0; i < nargs; i++) {
+        args[3 * i] = job.args[i];
+        args[3 * i + 1] = job.rowStride[i];
+        args[3 * i + 2] = job.colStride[i];
+      }
+      ctl[MAP_FN] = job.fn;
+      ctl[MAP_NARGS] = nargs;
+      ctl[MAP_COUNT] = job.count;
+      ctl[MAP_ROWS] = job.rows;
+      ctl[MAP_COLS] = job.cols;
+      ctl[MAP_ROW_STEP] = rowStep;
+      ctl[MAP_COL_STEP] = colStep;
+      ctl[MAP_COL_PARTS] = colParts;
+      ctl[B_PER] = 0;
+    });
+    this.control.maps = maps;
+    work(this.control, id, this.gen, null, 0);
+    waitUntil(ctl, DONE, chunks);
+  }
+
+  /**
+   * Posts a job of `kind` (0 matmul, 1 map) in `chunks`: closes the ticket, lets `write` set
+   * the job's parameters, resets DONE, opens the ticket under the new job number and wakes
+   * the workers. Returns the job number.
+   */
+  #post(kind: number, chunks: number, active: number, write: () => void): number {
+    const { ctl, ticket } = this.control;
+    const job = (Atomics.load(ctl, JOB) + 1) & 0x7fffffff;
+    Atomics.store(ticket, 0, ticketOf(job, 0xffffffff)); // closed while writing
+    write();
+    ctl[KIND] = kind;
     ctl[NCHUNKS] = chunks;
     ctl[ACTIVE] = active;
     Atomics.store(ctl, DONE, 0);
-    Atomics.store(ticket, 0, ticketOf(id, 0));
-    Atomics.store(ctl, JOB, id);
+    Atomics.store(ticket, 0, ticketOf(job, 0));
+    Atomics.store(ctl, JOB, job);
     Atomics.notify(ctl, JOB);
-    this.control.maps = maps;
-    work(this.control, id, this.gen, null as unknown as GemmWorker, 0);
-    waitUntil(ctl, DONE, chunks);
+    return job;
   }
 
   /** Workers that have started (for tests and diagnostics). */
