@@ -18,6 +18,8 @@ import {
   wasmColumnSum,
   wasmElementwiseAvailable,
   wasmIm2col,
+  wasmLayerNorm,
+  wasmSoftmax,
   wasmStridedCopy,
   wasmUnary,
 } from "../../core/backends/cpu/wasm/elementwise.ts";
@@ -349,14 +351,14 @@ Deno.test({
 
 Deno.test({
   name:
-    "wasm elementwise on the thread pool: unary, binary (every split) and Adam give one thread's bits",
+    "wasm elementwise on the thread pool: unary, binary (every split), row kernels and Adam give one thread's bits",
   ignore,
   async fn() {
     const n = 200003, x = inHeap(rand(n)), y = inHeap(rand(n));
     const row = inHeap(rand(200)), col = inHeap(rand(1000));
     // Each case runs once on one thread and once on the pool; the outputs must match.
     const cases: [string, (out: Float32Array) => boolean, number][] = [
-      ...(["neg", "relu", "erf", "gelu"] as const).map((
+      ...(["neg", "relu", "erf", "gelu", "exp", "sigmoid"] as const).map((
         op,
       ): [string, (o: Float32Array) => boolean, number] => [
         op,
@@ -376,6 +378,14 @@ Deno.test({
         "rows * per-row scalar",
         (o) => wasmBinary("mul", x, [200, 1], col, [1, 0], [1000, 200], o),
         200000,
+      ],
+      // row kernels: rows split anywhere (odd row lengths leave scalar tails at each split)
+      ["softmax", (o) => wasmSoftmax(x, o, 199, 1005, false), 199 * 1005],
+      ["logSoftmax", (o) => wasmSoftmax(x, o, 199, 1005, true), 199 * 1005],
+      [
+        "layerNorm and its row statistics",
+        (o) => wasmLayerNorm(x, o, 999, 201, 1e-5, col, y, o.subarray(999 * 201)),
+        999 * 201 + 2 * 999,
       ],
     ];
     const adam = (o: Float32Array[]) =>

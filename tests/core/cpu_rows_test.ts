@@ -1,5 +1,6 @@
 /**
- * The CPU backend's Wasm SIMD row kernels (core/backends/cpu/wasm/rows.ts) against float64
+ * The CPU backend's Wasm SIMD row kernels (core/backends/cpu/wasm/rows.ts, run through
+ * wasm/elementwise.ts) against float64
  * references: exp and sigmoid over float32's whole range and its special values, softmax,
  * logSoftmax and layerNorm on row lengths that leave 0-3 values for the scalar tail; then the
  * fused ops through the Tensor API (ops/fused.ts) on the current backend (the WebGPU kernels
@@ -9,11 +10,12 @@
 import { ok as assert } from "node:assert/strict";
 import { getBackend } from "../../core/backend.ts";
 import {
-  expLike,
-  layerNormRows,
-  rowKernelsAvailable,
-  softmaxRows,
-} from "../../core/backends/cpu/wasm/rows.ts";
+  wasmElementwiseAvailable,
+  wasmLayerNorm,
+  wasmSoftmax,
+  wasmUnary,
+} from "../../core/backends/cpu/wasm/elementwise.ts";
+import { heapArray } from "../../core/backends/cpu/wasm/memory.ts";
 import { withoutFusedKernels } from "../../core/ops/fused.ts";
 import { F, grad, scope, type Tensor, tensor } from "../../mod.ts";
 
@@ -28,12 +30,20 @@ function rand(n: number, lo = -1, hi = 1): Float32Array {
   return a;
 }
 
+/** exp or sigmoid of x by the Wasm kernel (on heap copies, as the backend's tensors). */
+function expLike(op: "exp" | "sigmoid", x: Float32Array): Float32Array {
+  const a = heapArray("float32", x.length)!, y = heapArray("float32", x.length)!;
+  a.set(x);
+  assert(wasmUnary(op, a, y, x.length));
+  return y;
+}
+
 /** Whether the current backend (PAPERLAB_BACKEND) has the fused kernels. */
 const fusedHere = !!getBackend().softmax && !!getBackend().layerNorm;
 
 Deno.test({
   name: "cpu rows: exp within 2 ulp of Math.exp from -87.3 to 88.72; 0 below, Infinity above",
-  ignore: !rowKernelsAvailable(),
+  ignore: !wasmElementwiseAvailable(),
   fn() {
     const x = new Float32Array([
       ...rand(20001, -87.3, 88.72),
@@ -49,8 +59,7 @@ Deno.test({
       -87.34,
       -200,
     ]);
-    const y = new Float32Array(x.length);
-    assert(expLike("exp", x, y, x.length));
+    const y = expLike("exp", x);
     for (let i = 0; i < x.length; i++) {
       const v = x[i], e = Math.fround(Math.exp(v));
       if (Number.isNaN(v)) assert(Number.isNaN(y[i]), "exp(NaN) is NaN");
@@ -63,11 +72,10 @@ Deno.test({
 
 Deno.test({
   name: "cpu rows: sigmoid matches 1 / (1 + e^-x), saturating to exactly 0 and 1",
-  ignore: !rowKernelsAvailable(),
+  ignore: !wasmElementwiseAvailable(),
   fn() {
     const x = new Float32Array([...rand(4099, -30, 30), -200, 200, -Infinity, Infinity, NaN]);
-    const y = new Float32Array(x.length);
-    assert(expLike("sigmoid", x, y, x.length));
+    const y = expLike("sigmoid", x);
     for (let i = 0; i < x.length; i++) {
       const want = 1 / (1 + Math.exp(-x[i]));
       if (Number.isNaN(x[i])) assert(Number.isNaN(y[i]));
@@ -86,13 +94,13 @@ function refSoftmax(row: number[], log: boolean): number[] {
 
 Deno.test({
   name: "cpu rows: softmax and logSoftmax on every tail length, rows of several blocks",
-  ignore: !rowKernelsAvailable(),
+  ignore: !wasmElementwiseAvailable(),
   fn() {
     for (const [rows, cols] of [[3, 1], [2, 3], [5, 4], [7, 5], [4, 1023], [300, 1025]]) {
       const x = rand(rows * cols, -20, 20);
       for (const log of [false, true]) {
         const y = new Float32Array(rows * cols);
-        assert(softmaxRows(x, y, rows, cols, log));
+        assert(wasmSoftmax(x, y, rows, cols, log));
         for (let r = 0; r < rows; r++) {
           const want = refSoftmax([...x.subarray(r * cols, (r + 1) * cols)], log);
           want.forEach((w, j) => {
@@ -108,7 +116,7 @@ Deno.test({
 
 Deno.test({
   name: "cpu rows: softmax special rows: NaN, all -Infinity, +Infinity, -Infinity entries",
-  ignore: !rowKernelsAvailable(),
+  ignore: !wasmElementwiseAvailable(),
   fn() {
     const cols = 6, I = Infinity;
     // PyTorch 2.13 gives whole NaN rows for the first three, for softmax and log_softmax.
@@ -119,8 +127,8 @@ Deno.test({
       ...[-I, 0, -I, 0, -I, -I],
     ]);
     const y = new Float32Array(x.length), l = new Float32Array(x.length);
-    softmaxRows(x, y, 4, cols, false);
-    softmaxRows(x, l, 4, cols, true);
+    wasmSoftmax(x, y, 4, cols, false);
+    wasmSoftmax(x, l, 4, cols, true);
     const row = (a: Float32Array, r: number) => [...a.subarray(r * cols, (r + 1) * cols)];
     assert(row(y, 0).every(Number.isNaN) && row(l, 0).every(Number.isNaN), "a NaN row");
     assert(row(y, 1).every(Number.isNaN) && row(l, 1).every(Number.isNaN), "all -inf");
@@ -133,13 +141,13 @@ Deno.test({
 
 Deno.test({
   name: "cpu rows: layerNorm with and without weight and bias, tails, row statistics",
-  ignore: !rowKernelsAvailable(),
+  ignore: !wasmElementwiseAvailable(),
   fn() {
     for (const [rows, cols] of [[3, 1], [4, 3], [6, 8], [5, 257]]) {
       const x = rand(rows * cols, -3, 5), w = rand(cols), b = rand(cols);
       for (const affine of [false, true]) {
         const y = new Float32Array(rows * cols), st = new Float32Array(2 * rows);
-        assert(layerNormRows(x, y, rows, cols, 1e-5, affine ? w : null, affine ? b : null, st));
+        assert(wasmLayerNorm(x, y, rows, cols, 1e-5, affine ? w : null, affine ? b : null, st));
         for (let r = 0; r < rows; r++) {
           const v = [...x.subarray(r * cols, (r + 1) * cols)];
           const mean = v.reduce((a, t) => a + t, 0) / cols;

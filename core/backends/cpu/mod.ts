@@ -23,7 +23,6 @@ import { mergeReduced, numelOf, splitAround, stridesOf } from "../../shape.ts";
 import { binaryKernel, stridedCopy, stridedWrite, unaryKernel } from "./elementwise.ts";
 import { matmulKernel } from "./matmul.ts";
 import { col2imKernel, im2colKernel } from "./windows.ts";
-import { expLike, layerNormRows, softmaxRows } from "./wasm/rows.ts";
 import { heapArray, heapGive } from "./wasm/memory.ts";
 import {
   WASM_BINARY,
@@ -33,6 +32,8 @@ import {
   wasmCol2im,
   wasmColumnSum,
   wasmIm2col,
+  wasmLayerNorm,
+  wasmSoftmax,
   wasmUnary,
 } from "./wasm/elementwise.ts";
 import { matmulOutSlack } from "./wasm/mod.ts";
@@ -251,10 +252,6 @@ export class CpuBackend implements Backend {
   unary(op: UnaryOp, x: Buf, dtype: DType, size: number): Buf {
     const boolOut = BOOL_UNARY.has(op);
     const out = this.#take(boolOut ? "bool" : dtype, size);
-    // exp and sigmoid: the Wasm SIMD polynomial (7x faster than Math.exp here; copies included).
-    if ((op === "exp" || op === "sigmoid") && dtype === "float32" && size >= 64) {
-      if (expLike(op, arr(x) as Float32Array, out as Float32Array, size)) return out;
-    }
     if (dtype === "float32" && !boolOut && size >= HEAP_MIN_VALUES) {
       if (wasmUnary(op, arr(x) as Float32Array, out as Float32Array, size)) return out;
     }
@@ -480,8 +477,8 @@ export class CpuBackend implements Backend {
   }
   softmax(x: Buf, rows: number, cols: number, log: boolean): Buf | null {
     const out = this.#take("float32", rows * cols) as Float32Array;
-    if (softmaxRows(arr(x) as Float32Array, out, rows, cols, log)) return out;
-    // No Wasm SIMD here, or a row too long for the kernels' memory: the op is composed.
+    if (wasmSoftmax(arr(x) as Float32Array, out, rows, cols, log)) return out;
+    // No Wasm SIMD here, or no room in the kernels' heap: the op is composed.
     this.#give(out);
     return null;
   }
@@ -497,7 +494,7 @@ export class CpuBackend implements Backend {
     const stats = this.#take("float32", 2 * rows) as Float32Array;
     const w = weight ? arr(weight) as Float32Array : null;
     const b = bias ? arr(bias) as Float32Array : null;
-    if (layerNormRows(arr(x) as Float32Array, y, rows, cols, eps, w, b, stats)) return { y, stats };
+    if (wasmLayerNorm(arr(x) as Float32Array, y, rows, cols, eps, w, b, stats)) return { y, stats };
     this.#give(y); // declined as softmax above
     this.#give(stats);
     return null;

@@ -23,7 +23,8 @@ import { mapPool } from "./mod.ts";
 import { mapFunctions } from "./pool.ts";
 import { mergeDims } from "../../../shape.ts";
 import { buildModule, F32, Fn, I32, type MemoryImport, V128 } from "./emit.ts";
-import { hasSimd } from "./kernel.ts";
+import { hasRelaxedSimd, hasSimd } from "./kernel.ts";
+import { rowFunctions } from "./rows.ts";
 import { ERF_CLAMP, ERF_P, ERF_Q } from "../elementwise.ts";
 import { type Heap, memoryImport, wasmMemory } from "./memory.ts";
 
@@ -32,8 +33,8 @@ const ARITH: Arith[] = ["add", "sub", "mul", "div"];
 /** Comparisons: IEEE (false for NaN, but `ne`), as JavaScript's; 0/1 bytes out. */
 type Cmp = "eq" | "ne" | "lt" | "le" | "gt" | "ge";
 const CMP: Cmp[] = ["eq", "ne", "lt", "le", "gt", "ge"];
-type Simple = "neg" | "abs" | "sqrt" | "relu" | "erf" | "gelu";
-const SIMPLE: Simple[] = ["neg", "abs", "sqrt", "relu", "erf", "gelu"];
+type Simple = "neg" | "abs" | "sqrt" | "relu" | "erf" | "gelu" | "exp" | "sigmoid";
+const SIMPLE: Simple[] = ["neg", "abs", "sqrt", "relu", "erf", "gelu", "exp", "sigmoid"];
 
 /** Runs shorter than this go to the JavaScript loops when there are several of them. */
 const MIN_RUN = 16;
@@ -141,8 +142,9 @@ function buildElementwiseModule(memory: MemoryImport) {
   }
   fns.erf = buildErf(false);
   fns.gelu = buildErf(true);
+  Object.assign(fns, rowFunctions(hasRelaxedSimd(), vecLoop)); // softmax, logSoftmax, layerNorm, exp, sigmoid
   for (const op of SIMPLE) {
-    if (op === "erf" || op === "gelu") continue;
+    if (fns[op]) continue;
     const f = new Fn([I32, I32, I32]);
     const [X, O, N] = [0, 1, 2];
     const p = f.local(I32), end = f.local(I32), zero = f.local(V128);
@@ -399,7 +401,8 @@ const PARALLEL_MIN = 1 << 16;
 /**
  * Calls export `name` for each row of [0, rows) over columns [0, cols), as pool.ts's MapJob
  * describes (argument `count` gets the column count), spread over the thread pool when the
- * range is large and the pool is running, else on this thread.
+ * range is large (`values` at least PARALLEL_MIN) and the pool is running, else on this
+ * thread.
  */
 function mapCall(
   s: Kernels,
@@ -410,11 +413,13 @@ function mapCall(
   count: number,
   rows: number,
   cols: number,
+  colAlign = 16,
+  values = rows * cols,
 ): void {
   const fn = s.index.get(name)!;
-  const pool = rows * cols >= PARALLEL_MIN ? mapPool() : null;
+  const pool = values >= PARALLEL_MIN ? mapPool() : null;
   if (pool) {
-    const job = { fn, args, rowStride, colStride, count, rows, cols, colAlign: 16 };
+    const job = { fn, args, rowStride, colStride, count, rows, cols, colAlign };
     pool.pool.map(job, s.fns, pool.threads);
     return;
   }
@@ -728,4 +733,112 @@ function tapLoop(
       }
     }
   }
+}
+
+/** An array for inHeap: `n` floats of `a`, copied in unless `out`, copied back if `out`. */
+interface Operand {
+  a: Float32Array;
+  n: number;
+  out?: boolean;
+}
+
+/**
+ * Calls run with the byte address in the heap of each operand: operands outside it (small
+ * arrays) are copied into one temporary block first, and outputs among them copied back
+ * after. False (nothing run) if the heap has no room.
+ */
+function inHeap(s: Kernels, ops: Operand[], run: (at: number[]) => void): boolean {
+  const at = ops.map(({ a }) => s.heap.addressOf(a));
+  let bytes = 0;
+  const tmpOff = ops.map(({ n }, i) => {
+    if (at[i] >= 0) return -1;
+    const off = bytes;
+    bytes += 4 * n + 64;
+    return off;
+  });
+  const tmp = bytes ? s.heap.alloc(bytes) : 0;
+  if (tmp < 0) return false;
+  const f32 = s.heap.f32();
+  ops.forEach(({ a, n, out }, i) => {
+    if (tmpOff[i] < 0) return;
+    at[i] = tmp + tmpOff[i];
+    if (!out) f32.set(a.subarray(0, n), at[i] / 4);
+  });
+  try {
+    run(at);
+  } finally {
+    const f32 = s.heap.f32();
+    ops.forEach(({ a, n, out }, i) => {
+      if (out && tmpOff[i] >= 0) a.set(f32.subarray(at[i] / 4, at[i] / 4 + n));
+    });
+    if (bytes) s.heap.release(tmp);
+  }
+  return true;
+}
+
+/**
+ * Softmax (or logSoftmax) over the last dim of `x` viewed as [rows, cols], into `out`, the
+ * rows split over the pool's threads when there are many values. False (nothing written)
+ * where the kernels cannot run, so the caller falls back.
+ */
+export function wasmSoftmax(
+  x: Float32Array,
+  out: Float32Array,
+  rows: number,
+  cols: number,
+  log: boolean,
+): boolean {
+  const s = init();
+  if (!s) return false;
+  const n = rows * cols;
+  return inHeap(s, [{ a: x, n }, { a: out, n, out: true }], ([xAt, oAt]) => {
+    const rowBytes = 4 * cols;
+    const name = log ? "logSoftmax" : "softmax";
+    mapCall(
+      s,
+      name,
+      [xAt, oAt, cols, 0],
+      [0, 0, 0, 0],
+      [rowBytes, rowBytes, 0, 0],
+      3,
+      1,
+      rows,
+      1,
+      n,
+    );
+  });
+}
+
+/**
+ * LayerNorm over the last dim: out = (x - mean) / sqrt(var + eps) * w + b per row of `cols`
+ * (biased variance, two passes); each row's mean and 1/sqrt(var + eps) go into `stats`
+ * ([rows, 2]) for the backward pass. w and b default to 1 and 0. Rows split over the pool's
+ * threads as softmax's. False (nothing written) where the kernels cannot run.
+ */
+export function wasmLayerNorm(
+  x: Float32Array,
+  out: Float32Array,
+  rows: number,
+  cols: number,
+  eps: number,
+  w: Float32Array | null,
+  b: Float32Array | null,
+  stats: Float32Array,
+): boolean {
+  const s = init();
+  if (!s) return false;
+  const n = rows * cols;
+  const ops: Operand[] = [
+    { a: x, n },
+    { a: out, n, out: true },
+    { a: w ?? new Float32Array(cols).fill(1), n: cols },
+    { a: b ?? new Float32Array(cols), n: cols },
+    { a: stats, n: 2 * rows, out: true },
+  ];
+  return inHeap(s, ops, ([xAt, oAt, wAt, bAt, stAt]) => {
+    const rowBytes = 4 * cols;
+    const args = [xAt, oAt, cols, eps, wAt, bAt, stAt, 0];
+    const colStride = [rowBytes, rowBytes, 0, 0, 0, 0, 8, 0];
+    mapCall(s, "layerNorm", args, args.map(() => 0), colStride, 7, 1, rows, 1, n);
+  });
 }

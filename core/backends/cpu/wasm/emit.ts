@@ -178,7 +178,6 @@ export class Fn {
   v128Store(offset = 0): this {
     return this.simd(0x0b, ...this.mem(4, offset));
   }
-  /** Stores 64-bit lane `lane` (0 or 1) of a v128. */
   /** v128.load32_zero: 4 bytes into the low lane, the rest zero. */
   load32Zero(offset = 0): this {
     return this.simd(0x5c, ...this.mem(2, offset));
@@ -186,6 +185,7 @@ export class Fn {
   store32Lane(lane: number, offset = 0): this {
     return this.simd(0x5a, ...this.mem(2, offset), lane);
   }
+  /** Stores 64-bit lane `lane` (0 or 1) of a v128. */
   store64Lane(lane: number, offset = 0): this {
     return this.simd(0x5b, ...this.mem(3, offset), lane);
   }
@@ -289,9 +289,12 @@ export class Fn {
   i32x4Add(): this {
     return this.simd(0xae);
   }
-  /** Shift every i32 lane left by an i32 count. */
+  /** Shift every i32 lane left (or right, logically) by an i32 count. */
   i32x4Shl(): this {
     return this.simd(0xab);
+  }
+  i32x4ShrU(): this {
+    return this.simd(0xad);
   }
   v128And(): this {
     return this.simd(0x4e);
@@ -322,8 +325,24 @@ export class Fn {
   f32Add(): this {
     return this.op(0x92);
   }
+  f32Sub(): this {
+    return this.op(0x93);
+  }
+  f32Mul(): this {
+    return this.op(0x94);
+  }
+  f32Div(): this {
+    return this.op(0x95);
+  }
+  f32Sqrt(): this {
+    return this.op(0x91);
+  }
   f32Max(): this {
     return this.op(0x97);
+  }
+  /** An unsigned i32 to the nearest f32. */
+  f32ConvertI32U(): this {
+    return this.op(0xb3);
   }
 
   /** Relaxed SIMD: a * b + c (fused or not, as the hardware does it). */
