@@ -9,6 +9,7 @@
 import { ok as assert, strictEqual as eq } from "node:assert/strict";
 import { binaryKernel, erf, unaryKernel } from "../../core/backends/cpu/elementwise.ts";
 import { col2imKernel, im2colKernel } from "../../core/backends/cpu/windows.ts";
+import { reduceRows } from "../../core/backends/cpu/mod.ts";
 import type { Windows } from "../../core/backend.ts";
 import {
   wasmAdam,
@@ -19,6 +20,7 @@ import {
   wasmElementwiseAvailable,
   wasmIm2col,
   wasmLayerNorm,
+  wasmRowSum,
   wasmSoftmax,
   wasmStridedCopy,
   wasmUnary,
@@ -120,6 +122,8 @@ const SHAPES: [string, number[], number[], number[], number, number][] = [
   ["contiguous", [37, 53], [53, 1], [53, 1], 37 * 53, 37 * 53],
   ["row broadcast (bias)", [64, 100], [100, 1], [0, 1], 6400, 100],
   ["column broadcast", [64, 101], [101, 1], [1, 0], 6464, 64],
+  ["column broadcast of a", [64, 100], [1, 0], [100, 1], 64, 6400],
+  ["per-row scalar over 3 dims", [8, 8, 64], [512, 64, 1], [8, 1, 0], 4096, 64],
   ["scalar b", [3001], [1], [0], 3001, 1],
   ["scalar a", [3001], [0], [1], 1, 3001],
   ["outer broadcast over 3 dims", [4, 16, 33], [0, 33, 1], [33, 0, 1], 528, 4 * 33],
@@ -202,6 +206,25 @@ Deno.test({
       }
     }
     assert(!wasmColumnSum(inHeap(rand(1000)), new Float32Array(50), 2, 50, 10), "inner 10");
+  },
+});
+
+Deno.test({
+  name: "wasm elementwise: row sums equal the float64 loop's bits, tails and special values",
+  ignore,
+  fn() {
+    for (const [rows, cols] of [[7, 1], [5, 3], [9, 4], [6, 7], [33, 128], [3, 1001]]) {
+      const x = rand(rows * cols);
+      const want = new Float32Array(rows);
+      reduceRows("sum", x, want, rows, cols);
+      // Input in the heap and outside it; output outside it (copied out) and in it.
+      for (
+        const [xs, out] of [[inHeap(x), new Float32Array(rows)], [x, heapArray("float32", rows)!]]
+      ) {
+        assert(wasmRowSum(xs, out, rows, cols));
+        sameBits(out, want, `rowSum [${rows}, ${cols}]`);
+      }
+    }
   },
 });
 
@@ -351,7 +374,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "wasm elementwise on the thread pool: unary, binary (every split), row kernels and Adam give one thread's bits",
+    "wasm elementwise on the thread pool: unary, binary (every split), row kernels, copies and Adam give one thread's bits",
   ignore,
   async fn() {
     const n = 200003, x = inHeap(rand(n)), y = inHeap(rand(n));
@@ -382,6 +405,17 @@ Deno.test({
       // row kernels: rows split anywhere (odd row lengths leave scalar tails at each split)
       ["softmax", (o) => wasmSoftmax(x, o, 199, 1005, false), 199 * 1005],
       ["logSoftmax", (o) => wasmSoftmax(x, o, 199, 1005, true), 199 * 1005],
+      ["row sums", (o) => wasmRowSum(x, o, 1999, 100), 1999],
+      [
+        "permute (0, 2, 1, 3)",
+        (o) => wasmStridedCopy(x, o, [16, 4, 64, 32], [8192, 32, 128, 1], 0),
+        131072,
+      ],
+      [
+        "5-D permute",
+        (o) => wasmStridedCopy(x, o, [2, 3, 4, 50, 80], [48000, 4000, 12000, 80, 1], 7),
+        96000,
+      ],
       [
         "layerNorm and its row statistics",
         (o) => wasmLayerNorm(x, o, 999, 201, 1e-5, col, y, o.subarray(999 * 201)),

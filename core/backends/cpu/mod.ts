@@ -33,6 +33,7 @@ import {
   wasmColumnSum,
   wasmIm2col,
   wasmLayerNorm,
+  wasmRowSum,
   wasmSoftmax,
   wasmUnary,
 } from "./wasm/elementwise.ts";
@@ -79,7 +80,7 @@ function reduceInto(
 }
 
 /** Reduces each contiguous row of length r (the last-dims case: sums in local variables). */
-function reduceRows(op: ReduceOp, x: TypedArray, out: TypedArray, outer: number, r: number) {
+export function reduceRows(op: ReduceOp, x: TypedArray, out: TypedArray, outer: number, r: number) {
   for (let o = 0, p = 0; o < outer; o++, p += r) {
     const end = p + r;
     if (op === "sum") {
@@ -330,6 +331,10 @@ export class CpuBackend implements Backend {
         const [X, O] = [arr(x), out] as Float32Array[];
         if (wasmColumnSum(X, O, outer, r, inner)) return out;
       }
+      if (
+        op === "sum" && dtype === "float32" && inner === 1 && outer * r >= HEAP_MIN_VALUES &&
+        wasmRowSum(arr(x) as Float32Array, out as Float32Array, outer, r)
+      ) return out;
       reduceInto(op, arr(x), out, outer, r, inner);
       return out;
     }

@@ -139,6 +139,38 @@ function buildElementwiseModule(memory: MemoryImport) {
       });
       fns[`${op}_${kind}`] = f;
     }
+    // vp(a, b, out, n, count, aRow, bRow, outRow) and pv: `count` rows of n values, the
+    // scalar operand read from memory for each row (b, or a for pv); pointers advance by
+    // their row strides (bytes).
+    for (const kind of ["vp", "pv"] as const) {
+      const f = new Fn([I32, I32, I32, I32, I32, I32, I32, I32]);
+      const [A, B, O, N, COUNT, AROW, BROW, OROW] = [0, 1, 2, 3, 4, 5, 6, 7];
+      const r = f.local(I32), p = f.local(I32), end = f.local(I32), s = f.local(V128);
+      const m = f.local(V128), ones = f.local(V128);
+      f.i32x4Const(0x01010101).set(ones);
+      f.i32(0).set(r);
+      f.whileLt(r, COUNT, () => {
+        f.get(kind === "vp" ? B : A).load32Splat().set(s);
+        vecLoop(f, p, end, N, () => {
+          f.get(O).get(p);
+          if (cmp) f.i32(2).shrU();
+          f.add();
+          if (kind === "pv") f.get(s);
+          else f.get(A).get(p).add().v128Load();
+          if (kind === "vp") f.get(s);
+          else f.get(B).get(p).add().v128Load();
+          emitArith(f, op);
+          if (cmp) {
+            f.tee(m).get(m).i16x8NarrowI32x4S().tee(m).get(m).i8x16NarrowI16x8S();
+            f.get(ones).v128And().store32Lane(0);
+          } else f.v128Store();
+        });
+        f.get(A).get(AROW).add().set(A).get(B).get(BROW).add().set(B);
+        f.get(O).get(OROW).add().set(O);
+        f.inc(r, 1);
+      });
+      fns[`${op}_${kind}`] = f;
+    }
   }
   fns.erf = buildErf(false);
   fns.gelu = buildErf(true);
@@ -211,23 +243,64 @@ function buildElementwiseModule(memory: MemoryImport) {
     });
     fns.colSum = f;
   }
-  // copyRuns(src, dst, run, count, stride): `count` runs of `run` 4-byte values, run r read
-  // at src + r * stride (bytes) and written contiguously from dst.
+  // rowSum(x, out, n, count): out[r] = the sum of row r of n floats, for `count` rows, in
+  // float64 as CpuBackend's loop: partial sums s0..s3 of the values at i % 4 = 0..3 (lanes of
+  // two f64x2), the last n % 4 values added to s0, then (s0 + s1) + (s2 + s3) rounded to
+  // float32. The same bits as that loop.
   {
-    const f = new Fn([I32, I32, I32, I32, I32]);
-    const [S, D, RUN, COUNT, STRIDE] = [0, 1, 2, 3, 4];
-    const p = f.local(I32), end = f.local(I32), c = f.local(I32), bytes = f.local(I32);
-    f.get(RUN).i32(4).mul().set(bytes);
-    f.i32(0).set(c);
-    f.whileLt(c, COUNT, () => {
-      vecLoop(f, p, end, RUN, () => {
-        f.get(D).get(p).add().get(S).get(p).add().v128Load().v128Store();
+    const f = new Fn([I32, I32, I32, I32]);
+    const [X, O, N, COUNT] = [0, 1, 2, 3];
+    const r = f.local(I32), p = f.local(I32), vecEnd = f.local(I32), rowEnd = f.local(I32);
+    const a = f.local(V128), b = f.local(V128), v = f.local(V128);
+    const high = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+    f.get(N).i32(4).mul().set(rowEnd).get(N).i32(-4).and().i32(4).mul().set(vecEnd);
+    f.i32(0).set(r);
+    f.whileLt(r, COUNT, () => {
+      f.v128Zero().set(a).v128Zero().set(b).i32(0).set(p);
+      f.whileLt(p, vecEnd, () => {
+        f.get(X).get(p).add().v128Load().set(v);
+        f.get(a).get(v).f64x2PromoteLow().f64x2Add().set(a);
+        f.get(b).get(v).get(v).shuffle(high).f64x2PromoteLow().f64x2Add().set(b);
+        f.inc(p, 16);
       });
-      f.get(S).get(STRIDE).add().set(S);
-      f.get(D).get(bytes).add().set(D);
-      f.inc(c, 1);
+      f.whileLt(p, rowEnd, () => {
+        // [x, 0] added: s1 + 0 is s1 (never -0)
+        f.get(a).get(X).get(p).add().load32Zero().f64x2PromoteLow().f64x2Add().set(a);
+        f.inc(p, 4);
+      });
+      // [s0 + s1, s2 + s3], then its two lanes summed in lane 0, rounded to float32
+      f.get(a).get(b).shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
+      f.get(a).get(b).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31]);
+      f.f64x2Add().tee(v).get(v).get(v).shuffle(high).f64x2Add().f32x4DemoteZero().set(v);
+      f.get(O).get(v).store32Lane(0);
+      f.get(X).get(rowEnd).add().set(X);
+      f.inc(O, 4).inc(r, 1);
     });
-    fns.copyRuns = f;
+    fns.rowSum = f;
+  }
+  // copyBlock(src, dst, run, n1, s1, n2, s2): n2 x n1 runs of `run` 4-byte values, run
+  // (i2, i1) read at src + i2 * s2 + i1 * s1 (bytes), all written contiguously from dst.
+  {
+    const f = new Fn([I32, I32, I32, I32, I32, I32, I32]);
+    const [S, D, RUN, N1, S1, N2, S2] = [0, 1, 2, 3, 4, 5, 6];
+    const p = f.local(I32), end = f.local(I32), i1 = f.local(I32), i2 = f.local(I32);
+    const bytes = f.local(I32), src = f.local(I32);
+    f.get(RUN).i32(4).mul().set(bytes);
+    f.i32(0).set(i2);
+    f.whileLt(i2, N2, () => {
+      f.get(S).set(src).i32(0).set(i1);
+      f.whileLt(i1, N1, () => {
+        vecLoop(f, p, end, RUN, () => {
+          f.get(D).get(p).add().get(src).get(p).add().v128Load().v128Store();
+        });
+        f.get(src).get(S1).add().set(src);
+        f.get(D).get(bytes).add().set(D);
+        f.inc(i1, 1);
+      });
+      f.get(S).get(S2).add().set(S);
+      f.inc(i2, 1);
+    });
+    fns.copyBlock = f;
   }
   // im2colTap(src, dst, pre, rows, post, ow, lo, hi, stride, pad): one kernel tap's oh x ow
   // block of im2col (window stride 1 along a row), written contiguously from dst: `pre`
@@ -358,7 +431,6 @@ function buildElementwiseModule(memory: MemoryImport) {
 
 type RunFn = (a: number, b: number, out: number, n: number) => void;
 type Exports = Record<string, RunFn> & Record<Simple, (x: number, o: number, n: number) => void> & {
-  copyRuns(src: number, dst: number, run: number, count: number, stride: number): void;
   im2colTap(...args: number[]): void;
   col2imTap(...args: number[]): void;
   boolToF32(src: number, dst: number, n: number): void;
@@ -504,6 +576,18 @@ export function wasmBinary(
     if (tmp >= 0) heap.release(tmp);
     return true;
   }
+  // Rows of runs with a scalar operand that differs by row (a column broadcast: x - mean,
+  // x * rstd): one call for all rows, split over the pool where the runs are whole vectors
+  // (else one thread writes the rows in order, each row's last vector overwritten by the next).
+  if (nd === 2 && !(sa && sb)) {
+    const rowStride = [4 * as[0], 4 * bs[0], oBytes * run, 0, 0, 0, 0, 0];
+    const args = [aAt, bAt, oAt, run, 0, rowStride[0], rowStride[1], rowStride[2]];
+    const values = run % 4 === 0 ? n : 0;
+    const kind = sa ? "vp" : "pv", zero = args.map(() => 0);
+    mapCall(s, `${op}_${kind}`, args, zero, rowStride, 4, 1, rows, 1, values);
+    if (tmp >= 0) heap.release(tmp);
+    return true;
+  }
   const idx = new Array(nd - 1).fill(0);
   let oa = 0, ob = 0;
   for (let o = 0; o < n; o += run) {
@@ -560,8 +644,10 @@ export function wasmColumnSum(
 
 /**
  * out = the strided view (shape, strides, offset; dims already merged where they can be) of x,
- * for 4-byte values whose view is contiguous in its last dim: each last-two-dims block is one
- * call. False (nothing written) where it does not apply.
+ * for 4-byte values whose view is contiguous in its last dim: the last four dims are one map
+ * call (copyBlock over the second and first, split over the pool along them where runs are
+ * whole vectors), dims before them walked here. False (nothing written) where it does not
+ * apply.
  */
 export function wasmStridedCopy(
   x: Float32Array | Int32Array,
@@ -577,13 +663,19 @@ export function wasmStridedCopy(
   for (const d of shape) n *= d;
   const xAt = s.heap.addressOf(x);
   if (xAt < 0 || !s.heap.wholeVectors(out, n)) return false;
-  const run = shape[nd - 1], count = nd > 1 ? shape[nd - 2] : 1;
-  const stride = nd > 1 ? 4 * strides[nd - 2] : 0, block = run * count;
-  const idx = new Array(Math.max(0, nd - 2)).fill(0);
+  // the last four dims [d0, d1, d2, run] (leading 1s where there are fewer)
+  const pad = Math.max(0, 4 - nd), lead = Math.max(0, nd - 4);
+  const [d0, d1, d2, run] = [...new Array(pad).fill(1), ...shape.slice(lead)];
+  const [t0, t1, t2] = [...new Array(pad).fill(0), ...strides.slice(lead)];
+  const block = d0 * d1 * d2 * run, values = run % 4 === 0 ? block : 0;
+  const rowStride = [4 * t0, 4 * d1 * d2 * run, 0, 0, 0, 0, 0];
+  const colStride = [4 * t1, 4 * d2 * run, 0, 0, 0, 0, 0];
+  const idx = new Array(lead).fill(0);
   let base = offset;
   for (let o = 0; o < n; o += block) {
-    s.k.copyRuns(xAt + 4 * base, out.byteOffset + 4 * o, run, count, stride);
-    for (let d = nd - 3; d >= 0; d--) {
+    const args = [xAt + 4 * base, out.byteOffset + 4 * o, run, d2, 4 * t2, 0, 4 * t1];
+    mapCall(s, "copyBlock", args, rowStride, colStride, 5, d0, d1, 1, values);
+    for (let d = lead - 1; d >= 0; d--) {
       idx[d]++;
       base += strides[d];
       if (idx[d] < shape[d]) break;
@@ -840,5 +932,24 @@ export function wasmLayerNorm(
     const args = [xAt, oAt, cols, eps, wAt, bAt, stAt, 0];
     const colStride = [rowBytes, rowBytes, 0, 0, 0, 0, 8, 0];
     mapCall(s, "layerNorm", args, args.map(() => 0), colStride, 7, 1, rows, 1, n);
+  });
+}
+
+/**
+ * out[r] = the sum of row r of x viewed as [rows, cols]: the same float64 sums as CpuBackend's
+ * loop, bit for bit, rows split over the pool's threads when there are many values. False
+ * (nothing written) where it cannot run.
+ */
+export function wasmRowSum(
+  x: Float32Array,
+  out: Float32Array,
+  rows: number,
+  cols: number,
+): boolean {
+  const s = init();
+  if (!s) return false;
+  const n = rows * cols;
+  return inHeap(s, [{ a: x, n }, { a: out, n: rows, out: true }], ([xAt, oAt]) => {
+    mapCall(s, "rowSum", [xAt, oAt, cols, 0], [0, 0, 0, 0], [4 * cols, 4, 0, 0], 3, 1, rows, 1, n);
   });
 }
