@@ -374,11 +374,18 @@ Deno.test({
 
 Deno.test({
   name:
-    "wasm elementwise on the thread pool: unary, binary (every split), row kernels, copies and Adam give one thread's bits",
+    "wasm elementwise on the thread pool: unary, binary (every split), row kernels, copies, im2col/col2im and Adam give one thread's bits",
   ignore,
   async fn() {
     const n = 200003, x = inHeap(rand(n)), y = inHeap(rand(n));
     const row = inHeap(rand(200)), col = inHeap(rand(1000));
+    const win: Windows = {
+      kernel: [3, 3],
+      stride: [2, 1],
+      dilation: [1, 2],
+      pads: [1, 1, 2, 2],
+      out: [15, 30],
+    };
     // Each case runs once on one thread and once on the pool; the outputs must match.
     const cases: [string, (out: Float32Array) => boolean, number][] = [
       ...(["neg", "relu", "erf", "gelu", "exp", "sigmoid"] as const).map((
@@ -406,6 +413,8 @@ Deno.test({
       ["softmax", (o) => wasmSoftmax(x, o, 199, 1005, false), 199 * 1005],
       ["logSoftmax", (o) => wasmSoftmax(x, o, 199, 1005, true), 199 * 1005],
       ["row sums", (o) => wasmRowSum(x, o, 1999, 100), 1999],
+      ["im2col", (o) => wasmIm2col(x, o, 20, 30, 30, win, -1), 20 * 9 * 15 * 30],
+      ["col2im", (o) => wasmCol2im(x, o, 20, 30, 30, win), 20 * 30 * 30],
       [
         "permute (0, 2, 1, 3)",
         (o) => wasmStridedCopy(x, o, [16, 4, 64, 32], [8192, 32, 128, 1], 0),

@@ -369,6 +369,60 @@ function buildElementwiseModule(memory: MemoryImport) {
     }
     fns[adjoint ? "col2imTap" : "im2colTap"] = f;
   }
+  // im2colPlanes(src, dst, table, taps, ow, stride, pad, count, planeBytes) and
+  // col2imPlanes(cols, dst, table, taps, ow, stride, count, planeBytes): the tap functions
+  // above over `count` planes (input planes planeBytes apart, each plane's taps' blocks
+  // contiguous), each tap's arguments read from `table`: six i32 a tap (the byte offset in
+  // the plane of its first valid window row's input, pad rows before, valid rows, pad rows
+  // after, valid columns lo and hi). One call a range of planes, so the pool can split them.
+  for (const adjoint of [false, true]) {
+    const tapIndex = Object.keys(fns).indexOf(adjoint ? "col2imTap" : "im2colTap");
+    const f = adjoint
+      ? new Fn([I32, I32, I32, I32, I32, I32, I32, I32])
+      : new Fn([I32, I32, I32, I32, I32, I32, F32, I32, I32]);
+    const [BLOCKS, PLANES, TABLE, TAPS, OW, STRIDE] = adjoint
+      ? [0, 1, 2, 3, 4, 5]
+      : [1, 0, 2, 3, 4, 5];
+    const [PAD, COUNT, PLANE_BYTES] = adjoint ? [-1, 6, 7] : [6, 7, 8];
+    const c = f.local(I32), t = f.local(I32), e = f.local(I32), blockBytes = f.local(I32);
+    f.get(OW).i32(4).mul().set(blockBytes); // then one tap's block: (pre + rows + post) rows
+    f.i32(0).set(c);
+    f.whileLt(c, COUNT, () => {
+      f.get(TABLE).set(e).i32(0).set(t);
+      f.whileLt(t, TAPS, () => {
+        const field = (k: number) => f.get(e).i32Load(4 * k);
+        if (adjoint) {
+          // col2imTap(cols + pre * ow * 4, plane + offset, rows, ow, lo, hi, stride)
+          f.get(BLOCKS);
+          field(1).get(blockBytes).mul().add();
+          f.get(PLANES);
+          field(0).add();
+          field(2).get(OW);
+          field(4);
+          field(5).get(STRIDE);
+        } else {
+          // im2colTap(plane + offset, block, pre, rows, post, ow, lo, hi, stride, pad)
+          f.get(PLANES);
+          field(0).add().get(BLOCKS);
+          field(1);
+          field(2);
+          field(3).get(OW);
+          field(4);
+          field(5).get(STRIDE).get(PAD);
+        }
+        f.call(tapIndex);
+        // next tap's block: (pre + rows + post) * ow floats on
+        f.get(BLOCKS);
+        field(1);
+        field(2).add();
+        field(3).add().get(blockBytes).mul().add().set(BLOCKS);
+        f.inc(e, 24).inc(t, 1);
+      });
+      f.get(PLANES).get(PLANE_BYTES).add().set(PLANES);
+      f.inc(c, 1);
+    });
+    fns[adjoint ? "col2imPlanes" : "im2colPlanes"] = f;
+  }
   // adam_<decayP><addWd><lerpUp>(p, g, m, v, np, nm, nv, n, decay, wd, c1, b2, c2, bc, eps,
   // step, sign): one Adam/AdamW update, every step rounded to float32 as CpuBackend.adamStep.
   for (let variant = 0; variant < 8; variant++) {
@@ -738,7 +792,8 @@ export function wasmAdam(
 
 /**
  * The im2col of Backend.im2col for windows with column stride 1, x and out in the heap: one
- * call a kernel tap and input row (wasm's im2colTap). False (nothing written) otherwise.
+ * call a kernel tap and input plane (wasm's im2colTap), planes split over the pool. False
+ * (nothing written) otherwise.
  */
 export function wasmIm2col(
   x: Float32Array,
@@ -749,14 +804,7 @@ export function wasmIm2col(
   win: Windows,
   padValue: number,
 ): boolean {
-  const s = tapKernels(x, out, win);
-  if (!s) return false;
-  const [oh, ow] = win.out;
-  tapLoop(s, x, out, rows, h, w, win, (src, dst, y0, y1, lo, hi, stride) => {
-    if (lo >= hi) s.k.im2colTap(src, dst, oh, 0, 0, ow, 0, 0, stride, padValue);
-    else s.k.im2colTap(src, dst, y0, y1 - y0, oh - y1, ow, lo, hi, stride, padValue);
-  });
-  return true;
+  return planesCall(x, out, rows, h, w, win, false, padValue);
 }
 
 /** The col2im of Backend.col2im, as wasmIm2col; `out` ([rows, h, w]) is zeroed first. */
@@ -768,14 +816,9 @@ export function wasmCol2im(
   w: number,
   win: Windows,
 ): boolean {
-  const s = tapKernels(out, cols, win);
-  if (!s) return false;
+  if (!tapKernels(out, cols, win)) return false;
   out.fill(0, 0, rows * h * w);
-  tapLoop(s, out, cols, rows, h, w, win, (plane, c, y0, y1, lo, hi, stride) => {
-    const ow = win.out[1];
-    if (lo < hi && y1 > y0) s.k.col2imTap(c + y0 * ow * 4, plane, y1 - y0, ow, lo, hi, stride);
-  });
-  return true;
+  return planesCall(out, cols, rows, h, w, win, true, 0);
 }
 
 /** The kernels, where the tap kernels apply: column stride 1, both arrays in the heap. */
@@ -786,45 +829,55 @@ function tapKernels(planes: Float32Array, blocks: Float32Array, win: Windows): K
 }
 
 /**
- * Walks rows x kernel taps for wasmIm2col/wasmCol2im: `tap` gets the byte address in `planes`
- * ([rows, h, w]) of the first valid window row's input (row y0), the address of the tap's
- * [oh, ow] block in `blocks` ([rows, K, L]), the valid window rows [y0, y1) and columns
- * [lo, hi), and the bytes between window rows in the input.
+ * Runs im2colPlanes (or col2imPlanes, `adjoint`) over `rows` planes ([rows, h, w]) and their
+ * blocks ([rows, K, L]), the taps' table built here (see the Wasm function). False where the
+ * tap kernels do not apply or the heap has no room for the table.
  */
-function tapLoop(
-  s: Kernels,
+function planesCall(
   planes: Float32Array,
   blocks: Float32Array,
   rows: number,
   h: number,
   w: number,
   win: Windows,
-  tap: (
-    plane: number,
-    block: number,
-    y0: number,
-    y1: number,
-    lo: number,
-    hi: number,
-    stride: number,
-  ) => void,
-): void {
-  const pAt = s.heap.addressOf(planes), bAt = s.heap.addressOf(blocks);
+  adjoint: boolean,
+  padValue: number,
+): boolean {
+  const s = tapKernels(planes, blocks, win);
+  if (!s) return false;
   const [kh, kw] = win.kernel, sh = win.stride[0], [dh, dw] = win.dilation;
   const [pt, , pl] = win.pads, [oh, ow] = win.out;
-  const ranges = tapRanges(w, win), stride = sh * w * 4;
-  for (let r = 0, b = bAt; r < rows; r++) {
-    const p = pAt + r * h * w * 4;
-    for (let i = 0; i < kh; i++) {
-      const base = i * dh - pt; // input row of window row 0
-      const y0 = Math.min(oh, base >= 0 ? 0 : Math.ceil(-base / sh));
-      const y1 = Math.max(y0, Math.min(oh, Math.floor((h - 1 - base) / sh) + 1));
-      for (let j = 0; j < kw; j++, b += oh * ow * 4) {
-        const at = p + ((y0 * sh + base) * w + j * dw - pl) * 4;
-        tap(at, b, y0, y1, ranges[2 * j], ranges[2 * j + 1], stride);
-      }
+  const ranges = tapRanges(w, win), taps = kh * kw;
+  const at = s.heap.alloc(24 * taps);
+  if (at < 0) return false;
+  const table = new Int32Array(s.heap.memory.buffer, at, 6 * taps);
+  for (let i = 0, e = 0; i < kh; i++) {
+    const base = i * dh - pt; // input row of window row 0
+    const y0 = Math.min(oh, base >= 0 ? 0 : Math.ceil(-base / sh));
+    const y1 = Math.max(y0, Math.min(oh, Math.floor((h - 1 - base) / sh) + 1));
+    for (let j = 0; j < kw; j++, e += 6) {
+      const lo = ranges[2 * j], hi = ranges[2 * j + 1], valid = lo < hi && y1 > y0;
+      table[e] = valid ? ((y0 * sh + base) * w + j * dw - pl) * 4 : 0;
+      // a tap with no valid window: all pad rows (im2col), nothing (col2im)
+      table.set(valid ? [y0, y1 - y0, oh - y1, lo, hi] : [oh, 0, 0, 0, 0], e + 1);
     }
   }
+  const pAt = s.heap.addressOf(planes), bAt = s.heap.addressOf(blocks);
+  const planeBytes = 4 * h * w, blockBytes = 4 * taps * oh * ow, stride = 4 * sh * w;
+  const args = adjoint
+    ? [bAt, pAt, at, taps, ow, stride, 0, planeBytes]
+    : [pAt, bAt, at, taps, ow, stride, padValue, 0, planeBytes];
+  const colStride = args.map(() => 0);
+  colStride[0] = adjoint ? blockBytes : planeBytes;
+  colStride[1] = adjoint ? planeBytes : blockBytes;
+  const [name, count] = adjoint ? ["col2imPlanes", 6] : ["im2colPlanes", 7];
+  const values = rows * taps * oh * ow, zero = args.map(() => 0);
+  try {
+    mapCall(s, name, args, zero, colStride, count, 1, rows, 1, values);
+  } finally {
+    s.heap.release(at);
+  }
+  return true;
 }
 
 /** An array for inHeap: `n` floats of `a`, copied in unless `out`, copied back if `out`. */

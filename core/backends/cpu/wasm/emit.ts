@@ -84,6 +84,11 @@ export class Fn {
     return this.op(0x0d, ...uleb(depth));
   }
 
+  /** Calls function `index` of the module (its place in buildModule's `fns`). */
+  call(index: number): this {
+    return this.op(0x10, ...uleb(index));
+  }
+
   /** `while (local[i] < local[end]) body()` (unsigned); the body must advance i. */
   whileLt(i: number, end: number, body: () => void): this {
     this.block().loop().get(i).get(end).geU().brIf(1);
@@ -158,6 +163,9 @@ export class Fn {
   }
   f32Zero(): this {
     return this.op(0x43, 0, 0, 0, 0);
+  }
+  i32Load(offset = 0): this {
+    return this.op(0x28, ...this.mem(2, offset));
   }
   /** 8-byte integer load/store, used to move two floats at once. */
   i64Load(offset = 0): this {
