@@ -102,41 +102,42 @@ function buildErf(gelu: boolean): Fn {
   return f;
 }
 
+/**
+ * One run of a binary op: out[0, n) = a op b over whole vectors (params A, B, O, N), an
+ * operand in `scalar` taken from the splat in local s instead of memory; comparisons write a
+ * byte each.
+ */
+function binaryRun(f: Fn, op: Arith | Cmp, scalar: "a" | "b" | null, s: number): void {
+  const [A, B, O, N] = [0, 1, 2, 3];
+  const cmp = (CMP as string[]).includes(op);
+  const p = f.local(I32), end = f.local(I32), m = f.local(V128), ones = f.local(V128);
+  f.i32x4Const(0x01010101).set(ones);
+  vecLoop(f, p, end, N, () => {
+    f.get(O).get(p);
+    if (cmp) f.i32(2).shrU();
+    f.add();
+    if (scalar === "a") f.get(s);
+    else f.get(A).get(p).add().v128Load();
+    if (scalar === "b") f.get(s);
+    else f.get(B).get(p).add().v128Load();
+    emitArith(f, op);
+    if (cmp) {
+      // all-ones/zero i32 lanes -> bytes 0-3, then 0xff -> 1
+      f.tee(m).get(m).i16x8NarrowI32x4S().tee(m).get(m).i8x16NarrowI16x8S();
+      f.get(ones).v128And().store32Lane(0);
+    } else f.v128Store();
+  });
+}
+
 function buildElementwiseModule(memory: MemoryImport) {
   const fns: Record<string, Fn> = {};
   for (const op of [...ARITH, ...CMP]) {
-    // vv(a, b, out, n), vs(a, s, out, n), sv(s, b, out, n); comparisons write a byte each
-    const cmp = (CMP as string[]).includes(op);
+    // vv(a, b, out, n), vs(a, s, out, n), sv(s, b, out, n)
     for (const kind of ["vv", "vs", "sv"] as const) {
-      const f = new Fn(
-        kind === "vv" ? [I32, I32, I32, I32] : kind === "vs" ? [I32, F32, I32, I32] : [
-          F32,
-          I32,
-          I32,
-          I32,
-        ],
-      );
-      const [A, B, O, N] = [0, 1, 2, 3];
-      const p = f.local(I32), end = f.local(I32), s = f.local(V128);
-      const m = f.local(V128), ones = f.local(V128);
-      if (kind === "vs") f.get(B).f32x4Splat().set(s);
-      if (kind === "sv") f.get(A).f32x4Splat().set(s);
-      f.i32x4Const(0x01010101).set(ones);
-      vecLoop(f, p, end, N, () => {
-        f.get(O).get(p);
-        if (cmp) f.i32(2).shrU();
-        f.add();
-        if (kind === "sv") f.get(s);
-        else f.get(A).get(p).add().v128Load();
-        if (kind === "vs") f.get(s);
-        else f.get(B).get(p).add().v128Load();
-        emitArith(f, op);
-        if (cmp) {
-          // all-ones/zero i32 lanes -> bytes 0-3, then 0xff -> 1
-          f.tee(m).get(m).i16x8NarrowI32x4S().tee(m).get(m).i8x16NarrowI16x8S();
-          f.get(ones).v128And().store32Lane(0);
-        } else f.v128Store();
-      });
+      const f = new Fn([kind === "sv" ? F32 : I32, kind === "vs" ? F32 : I32, I32, I32]);
+      const s = f.local(V128);
+      if (kind !== "vv") f.get(kind === "vs" ? 1 : 0).f32x4Splat().set(s);
+      binaryRun(f, op, kind === "vv" ? null : kind === "vs" ? "b" : "a", s);
       fns[`${op}_${kind}`] = f;
     }
     // vp(a, b, out, n, count, aRow, bRow, outRow) and pv: `count` rows of n values, the
@@ -144,27 +145,12 @@ function buildElementwiseModule(memory: MemoryImport) {
     // their row strides (bytes).
     for (const kind of ["vp", "pv"] as const) {
       const f = new Fn([I32, I32, I32, I32, I32, I32, I32, I32]);
-      const [A, B, O, N, COUNT, AROW, BROW, OROW] = [0, 1, 2, 3, 4, 5, 6, 7];
-      const r = f.local(I32), p = f.local(I32), end = f.local(I32), s = f.local(V128);
-      const m = f.local(V128), ones = f.local(V128);
-      f.i32x4Const(0x01010101).set(ones);
+      const [A, B, O, , COUNT, AROW, BROW, OROW] = [0, 1, 2, 3, 4, 5, 6, 7];
+      const r = f.local(I32), s = f.local(V128);
       f.i32(0).set(r);
       f.whileLt(r, COUNT, () => {
         f.get(kind === "vp" ? B : A).load32Splat().set(s);
-        vecLoop(f, p, end, N, () => {
-          f.get(O).get(p);
-          if (cmp) f.i32(2).shrU();
-          f.add();
-          if (kind === "pv") f.get(s);
-          else f.get(A).get(p).add().v128Load();
-          if (kind === "vp") f.get(s);
-          else f.get(B).get(p).add().v128Load();
-          emitArith(f, op);
-          if (cmp) {
-            f.tee(m).get(m).i16x8NarrowI32x4S().tee(m).get(m).i8x16NarrowI16x8S();
-            f.get(ones).v128And().store32Lane(0);
-          } else f.v128Store();
-        });
+        binaryRun(f, op, kind === "vp" ? "b" : "a", s);
         f.get(A).get(AROW).add().set(A).get(B).get(BROW).add().set(B);
         f.get(O).get(OROW).add().set(O);
         f.inc(r, 1);
@@ -174,7 +160,8 @@ function buildElementwiseModule(memory: MemoryImport) {
   }
   fns.erf = buildErf(false);
   fns.gelu = buildErf(true);
-  Object.assign(fns, rowFunctions(hasRelaxedSimd(), vecLoop)); // softmax, logSoftmax, layerNorm, exp, sigmoid
+  // softmax, logSoftmax, layerNorm, exp, sigmoid
+  Object.assign(fns, rowFunctions(hasRelaxedSimd(), vecLoop));
   for (const op of SIMPLE) {
     if (fns[op]) continue;
     const f = new Fn([I32, I32, I32]);
