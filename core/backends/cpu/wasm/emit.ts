@@ -333,12 +333,6 @@ export class Fn {
   f32Add(): this {
     return this.op(0x92);
   }
-  f32Sub(): this {
-    return this.op(0x93);
-  }
-  f32Mul(): this {
-    return this.op(0x94);
-  }
   f32Div(): this {
     return this.op(0x95);
   }
