@@ -16,7 +16,7 @@ import {
 import { tensor } from "../core/ops/creation.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { meanStd } from "../lab/stats.ts";
-import type { Figure } from "../lab/plot.ts";
+import { type Figure, groupTraces } from "../lab/plot.ts";
 import type { ResultFile } from "../tools/index_lib.ts";
 import { defineBenchmark, type Row } from "./harness/define.ts";
 import {
@@ -243,18 +243,8 @@ export default defineBenchmark<Config>({
 
 /** Accuracy by merging method in each setting. */
 export function figures(r: ResultFile): Figure[] {
-  const methods = [...new Set(r.rows.map((row) => row.method as string))];
   return [{
-    data: methods.map((m) => {
-      const rows = r.rows.filter((row) => row.method === m);
-      return {
-        type: "bar",
-        name: m,
-        x: rows.map((row) => row.setting),
-        y: rows.map((row) => row.acc),
-        error_y: { type: "data", array: rows.map((row) => row.acc_std) },
-      };
-    }),
+    data: groupTraces(r.rows, { x: "setting", y: "acc", err: "acc_std", group: "method" }),
     layout: {
       title: { text: `${r.id} Fisher merging vs isotropic averaging (mean test accuracy)` },
       barmode: "group",

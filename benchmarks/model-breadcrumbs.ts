@@ -15,7 +15,7 @@ import {
   taskArithmetic,
   tiesMerging,
 } from "../algorithms/task-vectors/mod.ts";
-import type { Figure } from "../lab/plot.ts";
+import { type Figure, groupTraces } from "../lab/plot.ts";
 import type { ResultFile } from "../tools/index_lib.ts";
 import { defineBenchmark, type Row } from "./harness/define.ts";
 import {
@@ -229,19 +229,9 @@ export default defineBenchmark<Config>({
 
 /** Mean test accuracy against the number of merged tasks, one line per method. */
 export function figures(r: ResultFile): Figure[] {
-  const methods = [...new Set(r.rows.map((row) => row.method as string))];
+  const columns = { x: "tasks", y: "acc", err: "acc_std", group: "method", lines: true };
   return [{
-    data: methods.map((m) => {
-      const rows = r.rows.filter((row) => row.method === m);
-      return {
-        type: "scatter",
-        mode: "lines+markers",
-        name: m,
-        x: rows.map((row) => row.tasks),
-        y: rows.map((row) => row.acc),
-        error_y: { type: "data", array: rows.map((row) => row.acc_std) },
-      };
-    }),
+    data: groupTraces(r.rows, columns),
     layout: {
       title: { text: `${r.id} Model Breadcrumbs: hyperparameters from 2 tasks, frozen` },
       xaxis: { title: { text: "number of merged tasks" } },

@@ -77,26 +77,43 @@ export async function themeResults(
   return { papers, results, missing };
 }
 
+/** Columns of a result table to plot: x, y, error bars and the column that splits traces. */
+export interface Columns {
+  x: string;
+  y: string;
+  err?: string;
+  group?: string;
+}
+
+/**
+ * One trace per value of the `group` column (all rows as one trace without one), in order of
+ * first appearance: bars, or lines with markers; error bars from `err` when given.
+ */
+export function groupTraces(
+  rows: ResultFile["rows"],
+  o: Columns & { lines?: boolean },
+): Record<string, unknown>[] {
+  const groups = o.group ? [...new Set(rows.map((row) => String(row[o.group!])))] : [""];
+  return groups.map((g) => {
+    const rs = o.group ? rows.filter((row) => String(row[o.group!]) === g) : rows;
+    return {
+      type: o.lines ? "scatter" : "bar",
+      ...(o.lines ? { mode: "lines+markers" } : {}),
+      name: g || o.y,
+      x: rs.map((row) => row[o.x]),
+      y: rs.map((row) => row[o.y]),
+      ...(o.err ? { error_y: { type: "data", array: rs.map((row) => row[o.err!]) } } : {}),
+    };
+  });
+}
+
 /**
  * A grouped bar chart of one numeric column of a result table by `x` column (e.g. method),
- * with error bars from `errColumn` when given.
+ * with error bars from `err` when given.
  */
-export function barFigure(
-  r: ResultFile,
-  o: { x: string; y: string; err?: string; group?: string; title?: string },
-): Figure {
-  const groups = o.group ? [...new Set(r.rows.map((row) => String(row[o.group!])))] : [""];
+export function barFigure(r: ResultFile, o: Columns & { title?: string }): Figure {
   return {
-    data: groups.map((g) => {
-      const rows = o.group ? r.rows.filter((row) => String(row[o.group!]) === g) : r.rows;
-      return {
-        type: "bar",
-        name: g || o.y,
-        x: rows.map((row) => row[o.x]),
-        y: rows.map((row) => row[o.y]),
-        ...(o.err ? { error_y: { type: "data", array: rows.map((row) => row[o.err!]) } } : {}),
-      };
-    }),
+    data: groupTraces(r.rows, o),
     layout: {
       title: { text: o.title ?? `${r.id} ${r.slug}: ${r.table}` },
       barmode: "group",

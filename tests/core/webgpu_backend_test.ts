@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { BinaryOp, Buf, ReduceOp, UnaryOp } from "../../core/backend.ts";
 import { CpuBackend } from "../../core/backends/cpu/mod.ts";
 import { createWebGpuBackend, type WebGpuBackend } from "../../core/backends/webgpu/mod.ts";
-import type { DType, TypedArray } from "../../core/dtype.ts";
+import { BOOL_BINARY, type DType, type TypedArray } from "../../core/dtype.ts";
 import { Generator, seedKey } from "../../core/random.ts";
 import { stridesOf } from "../../core/shape.ts";
 
@@ -298,17 +298,7 @@ t(
 );
 
 const ARITH: BinaryOp[] = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "remainder"];
-const CMP: BinaryOp[] = [
-  "eq",
-  "ne",
-  "lt",
-  "le",
-  "gt",
-  "ge",
-  "logicalAnd",
-  "logicalOr",
-  "logicalXor",
-];
+const CMP: BinaryOp[] = [...BOOL_BINARY];
 
 /** Runs a binary op on both backends with shapes broadcast as the ops layer does. */
 async function binaryCase(

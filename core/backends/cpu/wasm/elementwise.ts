@@ -52,15 +52,6 @@ function emitArith(f: Fn, op: Arith | Cmp): void {
   else f.f32x4Ge();
 }
 
-/** `for (p = 0; p < n4*4; p += 16) body(p)` over n4 = ceil(n / 4) vectors; p in bytes. */
-function vecLoop(f: Fn, p: number, end: number, n: number, body: () => void): void {
-  f.i32(0).set(p).get(n).i32(3).add().i32(-4).and().i32(4).mul().set(end);
-  f.whileLt(p, end, () => {
-    body();
-    f.inc(p, 16);
-  });
-}
-
 /**
  * erf(src, dst, n): ERF_P/ERF_Q's rational erf (../elementwise.ts) on n floats (whole
  * vectors); with `gelu`, x (1 + erf(x / sqrt 2)) / 2 instead.
@@ -79,7 +70,7 @@ function buildErf(gelu: boolean): Fn {
   const pc = ERF_P.map(local), qc = ERF_Q.map(local);
   const x = f.local(V128), c = f.local(V128), s = f.local(V128), num = f.local(V128);
   const v = f.local(V128), halfs = local(0.5), rsqrt2 = local(Math.SQRT1_2);
-  vecLoop(f, p, end, N, () => {
+  f.vecLoop(p, end, N, () => {
     // c = clamp(x) (pmin/pmax keep NaN), s = c^2; num = c P(s)
     f.get(X).get(p).add().v128Load();
     if (gelu) f.tee(v).get(rsqrt2).f32x4Mul();
@@ -112,7 +103,7 @@ function binaryRun(f: Fn, op: Arith | Cmp, scalar: "a" | "b" | null, s: number):
   const cmp = (CMP as string[]).includes(op);
   const p = f.local(I32), end = f.local(I32), m = f.local(V128), ones = f.local(V128);
   f.i32x4Const(0x01010101).set(ones);
-  vecLoop(f, p, end, N, () => {
+  f.vecLoop(p, end, N, () => {
     f.get(O).get(p);
     if (cmp) f.i32(2).shrU();
     f.add();
@@ -161,14 +152,14 @@ function buildElementwiseModule(memory: MemoryImport) {
   fns.erf = buildErf(false);
   fns.gelu = buildErf(true);
   // softmax, logSoftmax, layerNorm, exp, sigmoid
-  Object.assign(fns, rowFunctions(hasRelaxedSimd(), vecLoop));
+  Object.assign(fns, rowFunctions(hasRelaxedSimd()));
   for (const op of SIMPLE) {
     if (fns[op]) continue;
     const f = new Fn([I32, I32, I32]);
     const [X, O, N] = [0, 1, 2];
     const p = f.local(I32), end = f.local(I32), zero = f.local(V128);
     f.v128Zero().set(zero);
-    vecLoop(f, p, end, N, () => {
+    f.vecLoop(p, end, N, () => {
       f.get(O).get(p).add().get(X).get(p).add().v128Load();
       if (op === "neg") f.f32x4Neg();
       else if (op === "abs") f.f32x4Abs();
@@ -183,7 +174,7 @@ function buildElementwiseModule(memory: MemoryImport) {
     const f = new Fn([I32, I32, I32]);
     const [S, D, N] = [0, 1, 2];
     const p = f.local(I32), end = f.local(I32);
-    vecLoop(f, p, end, N, () => {
+    f.vecLoop(p, end, N, () => {
       f.get(D).get(p).add();
       f.get(S).get(p).i32(2).shrU().add().load32Zero();
       f.i16x8ExtendLowU8().i32x4ExtendLowU16().f32x4ConvertI32x4U().v128Store();
@@ -277,7 +268,7 @@ function buildElementwiseModule(memory: MemoryImport) {
     f.whileLt(i2, N2, () => {
       f.get(S).set(src).i32(0).set(i1);
       f.whileLt(i1, N1, () => {
-        vecLoop(f, p, end, RUN, () => {
+        f.vecLoop(p, end, RUN, () => {
           f.get(D).get(p).add().get(src).get(p).add().v128Load().v128Store();
         });
         f.get(src).get(S1).add().set(src);
@@ -443,7 +434,7 @@ function buildElementwiseModule(memory: MemoryImport) {
     const p = f.local(I32), end = f.local(I32);
     const pv = f.local(V128), gv = f.local(V128), m0 = f.local(V128), mv = f.local(V128);
     const vv = f.local(V128);
-    vecLoop(f, p, end, N, () => {
+    f.vecLoop(p, end, N, () => {
       f.get(P).get(p).add().v128Load();
       if (decayP) f.get(decay).f32x4Mul();
       f.set(pv);
@@ -544,6 +535,23 @@ function mapCall(
   }
 }
 
+/**
+ * mapCall for a kernel that walks a range of independent items itself (rows, planes):
+ * argument a advances by step[a] an item, argument `count` gets a chunk's number of items.
+ * Split over the pool from PARALLEL_MIN `values` (0: all on this thread, in order).
+ */
+function itemsCall(
+  s: Kernels,
+  name: string,
+  args: number[],
+  step: number[],
+  count: number,
+  items: number,
+  values: number,
+): void {
+  mapCall(s, name, args, args.map(() => 0), step, count, 1, items, 1, values);
+}
+
 /** Whether the Wasm elementwise kernels run here (tests). */
 export function wasmElementwiseAvailable(): boolean {
   return !!init();
@@ -586,66 +594,52 @@ export function wasmBinary(
   const run = dims[nd - 1], sa = as[nd - 1], sb = bs[nd - 1];
   if ((sa !== 0 && sa !== 1) || (sb !== 0 && sb !== 1) || (sa === 0 && sb === 0)) return false;
   if (run < MIN_RUN && n > run) return false;
-  const heap = s.heap;
-  // Operands outside the heap (small ones: biases, scalars) are copied into a temporary block.
-  let aAt = heap.addressOf(A), bAt = heap.addressOf(B), tmp = -1;
-  if (aAt < 0 || bAt < 0) {
-    const aLen = aAt < 0 ? A.length : 0, bLen = bAt < 0 ? B.length : 0;
-    tmp = heap.alloc(4 * (aLen + bLen) + 32);
-    if (tmp < 0) return false;
-    const f32 = heap.f32();
-    if (aAt < 0) f32.set(A, tmp / 4);
-    if (bAt < 0) f32.set(B, tmp / 4 + aLen + 4);
-    if (aAt < 0) aAt = tmp;
-    if (bAt < 0) bAt = tmp + 4 * (aLen + 4);
-  }
-  const f32 = heap.f32(), k = s.k;
-  const name = sa && sb ? `${op}_vv` : sa ? `${op}_vs` : `${op}_sv`, fn = k[name];
-  const oAt = out.byteOffset, oBytes = out.BYTES_PER_ELEMENT, aF = aAt / 4, bF = bAt / 4;
-  // One run, or rows of runs whose scalar operand (if any) is the same for every row: one
-  // map call, which the pool may split. Rows split across threads must not spill into each
-  // other's vectors, so their runs are whole vectors.
-  const rows = nd === 2 ? dims[0] : 1;
-  if (
-    nd <= 2 && (rows === 1 || run % 4 === 0) && (sa || !as[0] || nd === 1) &&
-    (sb || !bs[0] || nd === 1)
-  ) {
-    // (a scalar operand's row stride is 0 here, so the row strides need no case for it)
-    const rowStride = nd === 2 ? [4 * as[0], 4 * bs[0], oBytes * run, 0] : [0, 0, 0, 0];
-    const a = sa ? aAt : f32[aF], b = sb ? bAt : f32[bF];
-    mapCall(s, name, [a, b, oAt, 0], rowStride, [4 * sa, 4 * sb, oBytes, 0], 3, rows, run);
-    if (tmp >= 0) heap.release(tmp);
-    return true;
-  }
-  // Rows of runs with a scalar operand that differs by row (a column broadcast: x - mean,
-  // x * rstd): one call for all rows, split over the pool where the runs are whole vectors
-  // (else one thread writes the rows in order, each row's last vector overwritten by the next).
-  if (nd === 2 && !(sa && sb)) {
-    const rowStride = [4 * as[0], 4 * bs[0], oBytes * run, 0, 0, 0, 0, 0];
-    const args = [aAt, bAt, oAt, run, 0, rowStride[0], rowStride[1], rowStride[2]];
-    const values = run % 4 === 0 ? n : 0;
-    const kind = sa ? "vp" : "pv", zero = args.map(() => 0);
-    mapCall(s, `${op}_${kind}`, args, zero, rowStride, 4, 1, rows, 1, values);
-    if (tmp >= 0) heap.release(tmp);
-    return true;
-  }
-  const idx = new Array(nd - 1).fill(0);
-  let oa = 0, ob = 0;
-  for (let o = 0; o < n; o += run) {
-    const a = sa ? aAt + 4 * oa : f32[aF + oa], b = sb ? bAt + 4 * ob : f32[bF + ob];
-    fn(a, b, oAt + oBytes * o, run);
-    for (let d = nd - 2; d >= 0; d--) {
-      idx[d]++;
-      oa += as[d];
-      ob += bs[d];
-      if (idx[d] < dims[d]) break;
-      oa -= as[d] * dims[d];
-      ob -= bs[d] * dims[d];
-      idx[d] = 0;
+  // Operands outside the heap (small ones: biases, scalars) go through a temporary block.
+  return inHeap(s, [{ a: A, n: A.length }, { a: B, n: B.length }], ([aAt, bAt]) => {
+    const f32 = s.heap.f32(), k = s.k;
+    const name = sa && sb ? `${op}_vv` : sa ? `${op}_vs` : `${op}_sv`, fn = k[name];
+    const oAt = out.byteOffset, oBytes = out.BYTES_PER_ELEMENT, aF = aAt / 4, bF = bAt / 4;
+    // One run, or rows of runs whose scalar operand (if any) is the same for every row: one
+    // map call, which the pool may split. Rows split across threads must not spill into each
+    // other's vectors, so their runs are whole vectors.
+    const rows = nd === 2 ? dims[0] : 1;
+    if (
+      nd <= 2 && (rows === 1 || run % 4 === 0) && (sa || !as[0] || nd === 1) &&
+      (sb || !bs[0] || nd === 1)
+    ) {
+      // (a scalar operand's row stride is 0 here, so the row strides need no case for it)
+      const rowStride = nd === 2 ? [4 * as[0], 4 * bs[0], oBytes * run, 0] : [0, 0, 0, 0];
+      const a = sa ? aAt : f32[aF], b = sb ? bAt : f32[bF];
+      mapCall(s, name, [a, b, oAt, 0], rowStride, [4 * sa, 4 * sb, oBytes, 0], 3, rows, run);
+      return;
     }
-  }
-  if (tmp >= 0) heap.release(tmp);
-  return true;
+    // Rows of runs with a scalar operand that differs by row (a column broadcast: x - mean,
+    // x * rstd): one call for all rows, split over the pool where the runs are whole vectors
+    // (else one thread writes the rows in order, each row's last vector overwritten by the
+    // next).
+    if (nd === 2 && !(sa && sb)) {
+      const rowStride = [4 * as[0], 4 * bs[0], oBytes * run, 0, 0, 0, 0, 0];
+      const args = [aAt, bAt, oAt, run, 0, rowStride[0], rowStride[1], rowStride[2]];
+      const values = run % 4 === 0 ? n : 0;
+      itemsCall(s, `${op}_${sa ? "vp" : "pv"}`, args, rowStride, 4, rows, values);
+      return;
+    }
+    const idx = new Array(nd - 1).fill(0);
+    let oa = 0, ob = 0;
+    for (let o = 0; o < n; o += run) {
+      const a = sa ? aAt + 4 * oa : f32[aF + oa], b = sb ? bAt + 4 * ob : f32[bF + ob];
+      fn(a, b, oAt + oBytes * o, run);
+      for (let d = nd - 2; d >= 0; d--) {
+        idx[d]++;
+        oa += as[d];
+        ob += bs[d];
+        if (idx[d] < dims[d]) break;
+        oa -= as[d] * dims[d];
+        ob -= bs[d] * dims[d];
+        idx[d] = 0;
+      }
+    }
+  });
 }
 
 /** out = 0/1 floats of n bools; false (nothing written) where it cannot run. */
@@ -803,8 +797,6 @@ export function wasmCol2im(
   w: number,
   win: Windows,
 ): boolean {
-  if (!tapKernels(out, cols, win)) return false;
-  out.fill(0, 0, rows * h * w);
   return planesCall(out, cols, rows, h, w, win, true, 0);
 }
 
@@ -817,8 +809,9 @@ function tapKernels(planes: Float32Array, blocks: Float32Array, win: Windows): K
 
 /**
  * Runs im2colPlanes (or col2imPlanes, `adjoint`) over `rows` planes ([rows, h, w]) and their
- * blocks ([rows, K, L]), the taps' table built here (see the Wasm function). False where the
- * tap kernels do not apply or the heap has no room for the table.
+ * blocks ([rows, K, L]), the taps' table built here (see the Wasm function); col2im's planes
+ * are zeroed first. False (nothing written) where the tap kernels do not apply or the heap
+ * has no room for the table.
  */
 function planesCall(
   planes: Float32Array,
@@ -854,13 +847,13 @@ function planesCall(
   const args = adjoint
     ? [bAt, pAt, at, taps, ow, stride, 0, planeBytes]
     : [pAt, bAt, at, taps, ow, stride, padValue, 0, planeBytes];
-  const colStride = args.map(() => 0);
-  colStride[0] = adjoint ? blockBytes : planeBytes;
-  colStride[1] = adjoint ? planeBytes : blockBytes;
+  const step = args.map(() => 0);
+  step[0] = adjoint ? blockBytes : planeBytes;
+  step[1] = adjoint ? planeBytes : blockBytes;
   const [name, count] = adjoint ? ["col2imPlanes", 6] : ["im2colPlanes", 7];
-  const values = rows * taps * oh * ow, zero = args.map(() => 0);
+  if (adjoint) planes.fill(0, 0, rows * h * w);
   try {
-    mapCall(s, name, args, zero, colStride, count, 1, rows, 1, values);
+    itemsCall(s, name, args, step, count, rows, rows * taps * oh * ow);
   } finally {
     s.heap.release(at);
   }
@@ -926,18 +919,7 @@ export function wasmSoftmax(
   return inHeap(s, [{ a: x, n }, { a: out, n, out: true }], ([xAt, oAt]) => {
     const rowBytes = 4 * cols;
     const name = log ? "logSoftmax" : "softmax";
-    mapCall(
-      s,
-      name,
-      [xAt, oAt, cols, 0],
-      [0, 0, 0, 0],
-      [rowBytes, rowBytes, 0, 0],
-      3,
-      1,
-      rows,
-      1,
-      n,
-    );
+    itemsCall(s, name, [xAt, oAt, cols, 0], [rowBytes, rowBytes, 0, 0], 3, rows, n);
   });
 }
 
@@ -970,8 +952,7 @@ export function wasmLayerNorm(
   return inHeap(s, ops, ([xAt, oAt, wAt, bAt, stAt]) => {
     const rowBytes = 4 * cols;
     const args = [xAt, oAt, cols, eps, wAt, bAt, stAt, 0];
-    const colStride = [rowBytes, rowBytes, 0, 0, 0, 0, 8, 0];
-    mapCall(s, "layerNorm", args, args.map(() => 0), colStride, 7, 1, rows, 1, n);
+    itemsCall(s, "layerNorm", args, [rowBytes, rowBytes, 0, 0, 0, 0, 8, 0], 7, rows, n);
   });
 }
 
@@ -990,6 +971,6 @@ export function wasmRowSum(
   if (!s) return false;
   const n = rows * cols;
   return inHeap(s, [{ a: x, n }, { a: out, n: rows, out: true }], ([xAt, oAt]) => {
-    mapCall(s, "rowSum", [xAt, oAt, cols, 0], [0, 0, 0, 0], [4 * cols, 4, 0, 0], 3, 1, rows, 1, n);
+    itemsCall(s, "rowSum", [xAt, oAt, cols, 0], [4 * cols, 4, 0, 0], 3, rows, n);
   });
 }

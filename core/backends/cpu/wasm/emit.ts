@@ -96,6 +96,18 @@ export class Fn {
     return this.br(0).end().end();
   }
 
+  /**
+   * `for (p = 0; p < n4 * 16; p += 16) body()` over n4 = ceil(n / 4) vectors of four floats;
+   * p (a local) in bytes, end a scratch local, n a local holding the value count.
+   */
+  vecLoop(p: number, end: number, n: number, body: () => void): this {
+    this.i32(0).set(p).get(n).i32(3).add().i32(-4).and().i32(4).mul().set(end);
+    return this.whileLt(p, end, () => {
+      body();
+      this.inc(p, 16);
+    });
+  }
+
   // Locals.
   get(i: number): this {
     return this.op(0x20, ...uleb(i));

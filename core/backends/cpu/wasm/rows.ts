@@ -380,12 +380,12 @@ function buildLayerNorm(): Fn {
 }
 
 /** exp(src, dst, n) and sigmoid(src, dst, n) = 1 / (1 + e^-x) over ceil(n / 4) vectors. */
-function buildExpLike(sig: boolean, relaxed: boolean, vecLoop: VecLoop): Fn {
+function buildExpLike(sig: boolean, relaxed: boolean): Fn {
   const f = new Fn([I32, I32, I32]);
   const [S, D, N] = [0, 1, 2];
   const p = f.local(I32), end = f.local(I32);
   const x = f.local(V128), ec = expLocals(f, relaxed), one = ec.one;
-  vecLoop(f, p, end, N, () => {
+  f.vecLoop(p, end, N, () => {
     f.get(S).get(p).add().v128Load();
     if (sig) f.f32x4Neg();
     f.set(x).get(D).get(p).add();
@@ -395,18 +395,17 @@ function buildExpLike(sig: boolean, relaxed: boolean, vecLoop: VecLoop): Fn {
   });
   return f;
 }
-type VecLoop = (f: Fn, p: number, end: number, n: number, body: () => void) => void;
 
 /**
  * The row functions and exp/sigmoid, for the elementwise module (elementwise.ts); `relaxed`:
  * whether relaxed SIMD's FMA may be used.
  */
-export function rowFunctions(relaxed: boolean, vecLoop: VecLoop): Record<string, Fn> {
+export function rowFunctions(relaxed: boolean): Record<string, Fn> {
   return {
     softmax: buildSoftmax(false, relaxed),
     logSoftmax: buildSoftmax(true, relaxed),
     layerNorm: buildLayerNorm(),
-    exp: buildExpLike(false, relaxed, vecLoop),
-    sigmoid: buildExpLike(true, relaxed, vecLoop),
+    exp: buildExpLike(false, relaxed),
+    sigmoid: buildExpLike(true, relaxed),
   };
 }
