@@ -1,6 +1,8 @@
 /**
  * float32 matmul on the CPU beside its peers, in one process:
- * - paperlab cpu (the Wasm SIMD kernel, threaded; through the backend as every op calls it),
+ * - paperlab cpu (through the backend as every op calls it: the system BLAS where one is
+ *   installed, else the Wasm SIMD kernel, threaded),
+ * - paperlab wasm: the portable Wasm kernel, threaded, even where a BLAS is installed,
  * - paperlab scalar: the scalar loop the CPU backend had before (the "before" column),
  * - tfjs wasm (@tensorflow/tfjs-backend-wasm, its .wasm files read from the npm cache),
  * - jax-js wasm (@jax-js/jax, device "wasm").
@@ -8,6 +10,10 @@
  *
  *   deno bench -A benchmarks/core/matmul_peers_bench.ts                  # Deno's bench table
  *   deno run -A benchmarks/core/matmul_peers_bench.ts --table [--torch]  # GFLOP/s table
+ *
+ * Each run reads back the result's first value, which waits for the product as PyTorch's timing
+ * does, without copying the whole result out (which PyTorch's timing does not do either; until
+ * the seventh session every JS peer here read the whole result back).
  *
  * `--table` prints "median / best" GFLOP/s of repeated runs, the peers interleaved round by round
  * so a busy machine slows them alike; `--torch` adds PyTorch (2 threads), run by
@@ -25,7 +31,9 @@ import {
 } from "../../core/backends/cpu/wasm/mod.ts";
 import { bmmT } from "../../core/ops/matmul.ts";
 import { type MedianBest, torchPeer } from "./_torch.ts";
-import { keep, manualSeed, randn, setBackend, type Tensor } from "../../mod.ts";
+import { portable } from "./_workloads.ts";
+import { blasInfo } from "../../core/backends/cpu/blas.ts";
+import { keep, manualSeed, randn, scope, setBackend, type Tensor } from "../../mod.ts";
 
 interface Shape {
   name: string;
@@ -73,11 +81,16 @@ const paperlab: Peer = {
     const a = keep(randn(aShape(s))), b = keep(randn(bShape(s)));
     return async () => {
       const c: Tensor = bmmT(a, b, !!s.transA, !!s.transB);
-      await c.data();
+      // (the flat view is freed by the scope: a view left alive would hold c's storage)
+      const first = scope(() => c.reshape([-1]).narrow(0, 0, 1));
+      await first.data();
+      first.dispose();
       c.dispose();
     };
   },
 };
+
+const paperlabWasm: Peer = { name: "paperlab wasm", setup: (s) => portable(paperlab.setup(s)) };
 
 const paperlab1: Peer = {
   name: "paperlab 1 thread",
@@ -120,7 +133,9 @@ const tfjs: Peer = {
       b = tf.randomNormal(bShape(s)) as tf.Tensor3D;
     return async () => {
       const c = tf.matMul(a, b, !!s.transA, !!s.transB);
-      await c.data();
+      const first = tf.tidy(() => c.reshape([-1]).slice(0, 1));
+      await first.data();
+      first.dispose();
       c.dispose();
     };
   },
@@ -142,12 +157,12 @@ const jax: Peer = {
       const x = s.transA ? a.ref.transpose([0, 2, 1]) : a.ref;
       const y = s.transB ? b.ref.transpose([0, 2, 1]) : b.ref;
       const c = np.matmul(x, y);
-      await c.data();
+      await c.flatten().slice([0, 1]).data();
     };
   },
 };
 
-export const PEERS: Peer[] = [paperlab, paperlab1, scalar, tfjs, jax];
+export const PEERS: Peer[] = [paperlab, paperlabWasm, paperlab1, scalar, tfjs, jax];
 
 /** GFLOP/s: the median and the best of the timed samples. */
 type Rate = MedianBest;
@@ -179,9 +194,10 @@ async function measure(s: Shape): Promise<(Rate | undefined)[]> {
 }
 
 if (Deno.args.includes("--table")) {
-  const info = wasmMatmulInfo();
+  const info = wasmMatmulInfo(), blas = blasInfo();
   console.log(
-    `paperlab: relaxed SIMD ${info.relaxedSimd}, ${info.threads} threads; ` +
+    `paperlab: system BLAS ${blas.used ? `${blas.library} (${blas.core ?? "?"})` : "none"}, ` +
+      `relaxed SIMD ${info.relaxedSimd}, ${info.threads} threads; ` +
       `tfjs wasm: ${tfjsReady ? "ok" : "unavailable"} (simd ${
         tf.env().getBool("WASM_HAS_SIMD_SUPPORT")
       }, threads ${tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT")}); jax-js: ${jaxDevices}`,

@@ -9,13 +9,16 @@
  * The table gives "median / best" milliseconds per run, the peers interleaved round by round so
  * that a busy machine slows them alike; `--torch` adds PyTorch (CPU, 2 threads), timed by
  * torch_ops_peer.py on the same workload right after the others, and the ratio of paperlab's
- * median to PyTorch's. Peers: paperlab cpu, tfjs wasm (the forward-only ops and the MLP step).
+ * median to PyTorch's. Peers: paperlab cpu (its matmuls through the system BLAS where one is
+ * installed), paperlab wasm (the portable path: the Wasm kernel even where a BLAS is there; "–"
+ * where none is), tfjs wasm (the forward-only ops and the MLP step).
  */
 import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { manualSeed, setBackend } from "../../mod.ts";
 import { type MedianBest, torchPeer } from "./_torch.ts";
-import { paperlabRun, type Run, tfjsRun, WORKLOADS } from "./_workloads.ts";
+import { blasInfo } from "../../core/backends/cpu/blas.ts";
+import { paperlabRun, portable, type Run, tfjsRun, WORKLOADS } from "./_workloads.ts";
 
 interface Peer {
   name: string;
@@ -29,6 +32,7 @@ await setBackend("cpu");
 manualSeed(0);
 
 const paperlab: Peer = { name: "paperlab cpu", setup: paperlabRun };
+const paperlabWasm: Peer = { name: "paperlab wasm", setup: (w) => portable(paperlabRun(w)) };
 
 // tfjs's wasm backend runs in Deno as in Node: point it at the .wasm files in the npm cache.
 setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
@@ -38,7 +42,7 @@ const tfjs: Peer = {
   setup: (w) => tfjsReady ? tfjsRun(w) : undefined,
 };
 
-export const PEERS: Peer[] = [paperlab, tfjs];
+export const PEERS: Peer[] = [paperlab, paperlabWasm, tfjs];
 
 type Times = MedianBest;
 
@@ -78,8 +82,14 @@ if (Deno.args.includes("--table")) {
   const peers = pi >= 0
     ? PEERS.filter((p) => Deno.args[pi + 1].split(",").some((n) => p.name.startsWith(n)))
     : PEERS;
-  const names = [...peers.map((p) => p.name), ...(torch ? ["torch (2 threads)", "ratio"] : [])];
+  const ours = peers.filter((p) => p.name.startsWith("paperlab"));
+  const names = [
+    ...peers.map((p) => p.name),
+    ...(torch ? ["torch (2 threads)", ...ours.map((p) => `ratio (${p.name.slice(9)})`)] : []),
+  ];
   const load = () => Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
+  const blas = blasInfo();
+  console.log(`system BLAS: ${blas.used ? `${blas.library} (${blas.core ?? "?"})` : "none"}`);
   console.log(`load average at start: ${load()}`);
   console.log(`| workload (ms) | ${names.join(" | ")} |`);
   console.log(`|---|${names.map(() => "---:").join("|")}|`);
@@ -91,7 +101,10 @@ if (Deno.args.includes("--table")) {
     if (torch) {
       const pt = torchPeer("torch_ops_peer.py", w);
       cells.push(pt ? `${pt.median.toFixed(2)} / ${pt.best.toFixed(2)}` : "–");
-      cells.push(pt && t[0] ? `${(t[0].median / pt.median).toFixed(1)}x` : "–");
+      for (const p of ours) {
+        const v = t[peers.indexOf(p)];
+        cells.push(pt && v ? `${(v.median / pt.median).toFixed(1)}x` : "–");
+      }
     }
     console.log(`| ${w} | ${cells.join(" | ")} |`);
   }

@@ -2,14 +2,20 @@
  * The CPU backend's Wasm SIMD matmul (core/backends/cpu/wasm/) against the scalar reference
  * loop, on many shapes: odd sizes, k = 0, m or n = 1, all four transpose combinations,
  * broadcast batch strides (0) on either side, NaN/Inf inputs, K/M/N past one cache block,
- * single-threaded and on the worker pool. Tolerance: float32 rounding scaled by k.
+ * single-threaded and on the worker pool. Tolerance: float32 rounding scaled by k. The same
+ * cases run through the system BLAS path (core/backends/cpu/blas.ts) where one is installed;
+ * `.ci/run` installs OpenBLAS, so CI runs them.
  *
  * The pool's workers are unref'd node:worker_threads workers blocked in Atomics.wait between
  * jobs: they hold no pending op or resource, so the tests keep Deno's sanitizers on.
  */
 import { ok as assert } from "node:assert/strict";
+import { blasInfo, blasMatmul } from "../../core/backends/cpu/blas.ts";
 import { scalarMatmul } from "../../core/backends/cpu/matmul.ts";
+import { poolSgemm } from "../../core/backends/cpu/wasm/elementwise.ts";
+import { heapArray } from "../../core/backends/cpu/wasm/memory.ts";
 import {
+  mapPool,
   setMatmulThreads,
   shutdownMatmulPool,
   THREAD_MIN_FLOPS,
@@ -42,8 +48,14 @@ interface Case {
   special?: number[];
 }
 
-/** Runs one case through both kernels; throws naming the case and the worst element. */
-function check(c: Case): void {
+type Kernel = typeof wasmMatmul;
+const blas: Kernel = blasMatmul;
+
+/**
+ * Runs one case through `kernel` and the scalar loop; throws naming the case and the worst
+ * element.
+ */
+function check(c: Case, kernel: Kernel = wasmMatmul): void {
   const { batch, m, n, k, transA, transB } = c;
   const aStride = c.bcast === "a" ? 0 : m * k, bStride = c.bcast === "b" ? 0 : k * n;
   const A = rand(c.bcast === "a" ? m * k : batch * m * k);
@@ -55,7 +67,7 @@ function check(c: Case): void {
   const want = new Float32Array(batch * m * n).fill(7), got = new Float32Array(batch * m * n);
   got.fill(-7); // must be overwritten everywhere
   scalarMatmul(A, B, want, batch, m, n, k, transA, transB, aStride, bStride);
-  assert(wasmMatmul(A, B, got, batch, m, n, k, transA, transB, aStride, bStride), "wasm ran");
+  assert(kernel(A, B, got, batch, m, n, k, transA, transB, aStride, bStride), "kernel ran");
   // |a|, |b| < 1: the f32 accumulation error is at most about k * 2^-24 * k-ish; use k * 4e-7.
   const tol = 1e-6 + 4e-7 * k;
   for (let i = 0; i < want.length; i++) {
@@ -237,4 +249,115 @@ Deno.test("cpu matmul: through the tensor API, forward and backward", async () =
     for (let i = 0; i < 120; i++) t += A[i * 50 + p];
     for (let j = 0; j < 30; j++) assert(Math.abs(gB[p * 30 + j] - t) < 1e-3);
   }
+});
+
+const noBlas = !blasInfo().available;
+
+Deno.test({
+  name: "cpu matmul (system BLAS): odd sizes, transposes, k = 0, broadcasts, NaN/Inf",
+  ignore: noBlas,
+  fn() {
+    const sizes = [1, 2, 5, 7, 13, 64, 67];
+    for (const m of sizes) {
+      for (const n of sizes) {
+        for (const k of [1, 8, 67]) {
+          const [transA, transB] = TRANS[(m + n + k) % 4];
+          check({ batch: 1, m, n, k, transA, transB }, blas);
+        }
+      }
+    }
+    for (const [transA, transB] of TRANS) {
+      check({ batch: 3, m: 5, n: 7, k: 0, transA, transB }, blas);
+      check({ batch: 2, m: 0, n: 7, k: 4, transA, transB }, blas);
+      check({ batch: 3, m: 33, n: 47, k: 20, transA, transB }, blas);
+      // bcast "b" with row-major A blocks is folded into one tall matrix.
+      for (const bcast of ["a", "b"] as const) {
+        check({ batch: 5, m: 13, n: 9, k: 21, transA, transB, bcast }, blas);
+      }
+      check({ batch: 2, m: 9, n: 11, k: 13, transA, transB, special: [NaN] }, blas);
+      check({ batch: 1, m: 7, n: 17, k: 5, transA, transB, special: [0, Infinity, 0, NaN] }, blas);
+      check({ batch: 1, m: 150, n: 97, k: 300, transA, transB }, blas); // threaded in OpenBLAS
+    }
+  },
+});
+
+Deno.test({
+  name: "cpu matmul (system BLAS): operands too short are refused before the library reads them",
+  ignore: noBlas,
+  fn() {
+    const A = new Float32Array(11), B = new Float32Array(12), out = new Float32Array(9);
+    try {
+      blasMatmul(A, B, out, 1, 3, 3, 4, false, false, 12, 12);
+      assert(false, "should have thrown");
+    } catch (e) {
+      assert(
+        /matmul: operands hold 11, 12 and 9 floats, need 12, 12, 9/.test(String(e)),
+        String(e),
+      );
+    }
+  },
+});
+
+Deno.test({
+  name: "cpu matmul (system BLAS): items and row blocks split over the pool give one call's bits",
+  ignore: noBlas,
+  async fn() {
+    const fresh = (n: number, values?: Float32Array) => {
+      const a = heapArray("float32", n)!;
+      if (values) a.set(values);
+      return a;
+    };
+    const cases: [number, number, number, number, boolean, boolean, number, number][] = [
+      [64, 64, 32, 64, true, false, 64 * 64, 64 * 32], // attention-like, transposed A
+      [16, 33, 47, 20, false, true, 0, 47 * 20], // A broadcast over the batch, odd sizes
+      [5, 7, 3, 130, true, true, 7 * 130, 3 * 130],
+      [1, 151, 97, 300, false, false, 0, 0], // one matrix: a block of rows a thread
+      [1, 151, 97, 300, true, true, 0, 0],
+      [6, 25, 40, 30, false, true, 25 * 30, 0], // B shared: one tall matrix, rows split
+    ];
+    try {
+      setMatmulThreads(2, false);
+      const t0 = Date.now(); // workers start in the background
+      while (!mapPool() && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 20));
+      assert(mapPool(), "the pool's workers started");
+      for (const [batch, m, n, k, tA, tB, aS, bS] of cases) {
+        const what = JSON.stringify([batch, m, n, k, tA, tB, aS, bS]);
+        const A = fresh((batch - 1) * aS + m * k, rand((batch - 1) * aS + m * k));
+        const B = fresh((batch - 1) * bS + k * n, rand((batch - 1) * bS + k * n));
+        const split = fresh(batch * m * n), one = fresh(batch * m * n);
+        const want = new Float32Array(batch * m * n);
+        split.fill(NaN);
+        assert(poolSgemm(A, B, split, batch, m, n, k, tA, tB, aS, bS), `${what}: pool ran`);
+        assert(blasMatmul(A, B, one, batch, m, n, k, tA, tB, aS, bS), `${what}: one thread`);
+        scalarMatmul(A, B, want, batch, m, n, k, tA, tB, aS, bS);
+        for (let i = 0; i < want.length; i++) {
+          assert(Object.is(split[i], one[i]), `${what} [${i}]: ${split[i]} vs ${one[i]}`);
+          assert(Math.abs(split[i] - want[i]) <= 1e-6 + 4e-7 * k, `${what} [${i}] vs scalar`);
+        }
+      }
+      // Outside the heap, no split: the caller falls back.
+      const plain = new Float32Array(2 * 4 * 4);
+      assert(!poolSgemm(plain, plain, plain, 2, 4, 4, 4, false, false, 16, 16));
+    } finally {
+      setMatmulThreads(navigator.hardwareConcurrency);
+    }
+  },
+});
+
+Deno.test("cpu matmul: PAPERLAB_BLAS naming a missing library is a clear error", async () => {
+  const code = `import { matmul, tensor } from "${new URL("../../mod.ts", import.meta.url)}";
+    await matmul(tensor([[1, 2]]), tensor([[3], [4]])).data();`;
+  const run = (blasEnv: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["eval", code],
+      env: { PAPERLAB_BLAS: blasEnv, PAPERLAB_BACKEND: "cpu" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const bad = await run("/nonexistent/libnoblas.so");
+  const err = new TextDecoder().decode(bad.stderr);
+  assert(!bad.success, "the run should fail");
+  assert(err.includes("PAPERLAB_BLAS=/nonexistent/libnoblas.so: could not load"), err);
+  const off = await run("0"); // off: the Wasm kernel, no error
+  assert(off.success, new TextDecoder().decode(off.stderr));
 });

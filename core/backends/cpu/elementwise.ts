@@ -252,6 +252,11 @@ export function stridedCopy(
     out[0] = x[offset];
     return;
   }
+  if (nd === 1 && strides[0] === 0) {
+    // One value everywhere (a broadcast scalar, such as the gradient of a sum).
+    out.fill(x[offset] as never, 0, n);
+    return;
+  }
   if (
     x.BYTES_PER_ELEMENT === 4 && out.BYTES_PER_ELEMENT === 4 &&
     wasmStridedCopy(x as Float32Array, out as Float32Array, shape, strides, offset)

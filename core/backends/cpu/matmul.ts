@@ -1,10 +1,13 @@
 /**
  * Batched float32 matmul on the host: out[b] = op(A[b]) @ op(B[b]) (see Backend.matmul).
- * Runs the WebAssembly SIMD kernel of ./wasm/ (multi-threaded when large; it beats the scalar
- * loop from 2 x 2 x 2 up, measured), and the scalar loop below only where Wasm SIMD is
- * unavailable or the problem does not fit the kernel's memory.
+ * Runs a system BLAS where one is installed and may be loaded (./blas.ts), else the
+ * WebAssembly SIMD kernel of ./wasm/ (multi-threaded when large; it beats the scalar loop from
+ * 2 x 2 x 2 up, measured), and the scalar loop below only where Wasm SIMD is unavailable or
+ * the problem does not fit the kernel's memory.
  */
-import { wasmMatmul } from "./wasm/mod.ts";
+import { blasMatmul } from "./blas.ts";
+import { poolSgemm } from "./wasm/elementwise.ts";
+import { THREAD_MIN_FLOPS, wasmMatmul } from "./wasm/mod.ts";
 
 export function matmulKernel(
   A: Float32Array,
@@ -19,6 +22,12 @@ export function matmulKernel(
   aBatchStride: number,
   bBatchStride: number,
 ): void {
+  // Through the system BLAS where there is one: large products split over the pool's threads.
+  const large = 2 * batch * m * n * k >= THREAD_MIN_FLOPS;
+  if (large && poolSgemm(A, B, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride)) {
+    return;
+  }
+  if (blasMatmul(A, B, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride)) return;
   if (wasmMatmul(A, B, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride)) return;
   scalarMatmul(A, B, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride);
 }

@@ -17,6 +17,7 @@
  * next run (which overwrites them) or to the output block's padding. Inputs are read up to
  * three lanes past their runs likewise (values that only reach those lanes).
  */
+import { blasOn, checkExtents, foldsIntoOne, sgemmItems } from "../blas.ts";
 import type { BinaryOp, UnaryOp, Windows } from "../../../backend.ts";
 import { tapRanges } from "../windows.ts";
 import { mapPool } from "./mod.ts";
@@ -489,6 +490,9 @@ function init(): Kernels | null {
   const module = new WebAssembly.Module(buildElementwiseModule(memoryImport(mem)));
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const { names, fns } = mapFunctions(module, instance);
+  // Host functions after the module's exports, in the same order as in worker.ts.
+  names.push("sgemm_items");
+  fns.push(sgemmItems(memory));
   const index = new Map(names.map((n, i) => [n, i]));
   kernels = { k: instance.exports as unknown as Exports, heap, module, index, fns };
   return kernels;
@@ -550,6 +554,46 @@ function itemsCall(
   values: number,
 ): void {
   mapCall(s, name, args, args.map(() => 0), step, count, 1, items, 1, values);
+}
+
+/**
+ * A matmul through the system BLAS split over the pool's threads (see ../blas.ts): batch
+ * items, or for one matrix (or a batch that folds into one tall matrix) a block of rows per
+ * thread. Operands and `out` must be in the heap; returns false (nothing written) where they
+ * are not, or there is no pool or BLAS, or nothing to compute.
+ */
+export function poolSgemm(
+  A: Float32Array,
+  B: Float32Array,
+  out: Float32Array,
+  batch: number,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+  aBatchStride: number,
+  bBatchStride: number,
+): boolean {
+  const s = init(), pool = s && batch * m * n * k > 0 ? mapPool() : null;
+  if (!s || !pool || !blasOn()) return false;
+  const a = s.heap.addressOf(A), b = s.heap.addressOf(B), c = s.heap.addressOf(out);
+  if (a < 0 || b < 0 || c < 0) return false;
+  checkExtents(A, B, out, batch, m, n, k, aBatchStride, bBatchStride);
+  const lda = transA ? m : k, ldb = transB ? k : n;
+  let rows = m, items = batch, block = m, rStep = 0;
+  let aStep = 4 * aBatchStride, bStep = 4 * bBatchStride, cStep = 4 * m * n;
+  if (batch === 1 || foldsIntoOne(batch, m, k, transA, aBatchStride, bBatchStride)) {
+    rows = batch * m;
+    block = rStep = Math.ceil(rows / pool.threads);
+    items = Math.ceil(rows / block);
+    [aStep, bStep, cStep] = [4 * block * (transA ? 1 : k), 0, 4 * block * n];
+  }
+  const args = [a, b, c, 0, 0, rStep, rows, block, n, k, +transA, +transB, lda, ldb];
+  args.push(aStep, bStep, cStep);
+  const step = args.map((_, i) => i < 3 ? args[14 + i] : i === 4 ? rStep : 0);
+  itemsCall(s, "sgemm_items", args, step, 3, items, PARALLEL_MIN);
+  return true;
 }
 
 /** Whether the Wasm elementwise kernels run here (tests). */

@@ -4,6 +4,7 @@
  */
 import { parentPort } from "node:worker_threads";
 import { GemmWorker, type KernelExports, scratchAddress } from "./gemm.ts";
+import { sgemmItems } from "../blas.ts";
 import { controlOf, mapFunctions, workerLoop } from "./pool.ts";
 
 interface Init {
@@ -21,8 +22,12 @@ parentPort!.once("message", ({ memory, module, mapModule, index, gen }: Init) =>
     instance.exports as unknown as KernelExports,
     scratchAddress(index),
   );
+  // The map module's exports, then the host functions, in elementwise.ts's order.
   const maps = mapModule
-    ? mapFunctions(mapModule, new WebAssembly.Instance(mapModule, { env: { memory } })).fns
+    ? [
+      ...mapFunctions(mapModule, new WebAssembly.Instance(mapModule, { env: { memory } })).fns,
+      sgemmItems(memory),
+    ]
     : [];
   workerLoop(controlOf(memory, maps), g, index, gen);
 });
