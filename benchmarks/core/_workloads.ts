@@ -4,18 +4,20 @@
  * (`tfjsRun`). Each returns one timed run, or undefined where that library lacks the workload.
  */
 import * as tf from "@tensorflow/tfjs";
-import { blasInfo, setBlas } from "../../core/backends/cpu/blas.ts";
+import { blasOn, setBlas } from "../../core/backends/cpu/blas.ts";
 import { F, keep, nn, optim, randint, randn, scope, type Tensor } from "../../mod.ts";
 
 /** One timed run of a workload. */
 export type Run = () => Promise<void>;
 
 /**
- * `run` on the portable path: the system BLAS off for its duration (see
- * core/backends/cpu/blas.ts); undefined where no BLAS is in use, so the column reads "–".
+ * The run `make` builds, on the portable path: the system BLAS off for its duration (see
+ * core/backends/cpu/blas.ts); undefined, without building it, where no BLAS is in use, so
+ * the column reads "–".
  */
-export function portable(run: Run | undefined): Run | undefined {
-  if (!run || !blasInfo().used) return undefined;
+export function portable(make: () => Run | undefined): Run | undefined {
+  const run = blasOn() ? make() : undefined;
+  if (!run) return undefined;
   return async () => {
     setBlas(false);
     try {

@@ -90,7 +90,10 @@ const paperlab: Peer = {
   },
 };
 
-const paperlabWasm: Peer = { name: "paperlab wasm", setup: (s) => portable(paperlab.setup(s)) };
+const paperlabWasm: Peer = {
+  name: "paperlab wasm",
+  setup: (s) => portable(() => paperlab.setup(s)),
+};
 
 const paperlab1: Peer = {
   name: "paperlab 1 thread",

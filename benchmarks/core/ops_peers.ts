@@ -32,7 +32,7 @@ await setBackend("cpu");
 manualSeed(0);
 
 const paperlab: Peer = { name: "paperlab cpu", setup: paperlabRun };
-const paperlabWasm: Peer = { name: "paperlab wasm", setup: (w) => portable(paperlabRun(w)) };
+const paperlabWasm: Peer = { name: "paperlab wasm", setup: (w) => portable(() => paperlabRun(w)) };
 
 // tfjs's wasm backend runs in Deno as in Node: point it at the .wasm files in the npm cache.
 setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
@@ -85,7 +85,9 @@ if (Deno.args.includes("--table")) {
   const ours = peers.filter((p) => p.name.startsWith("paperlab"));
   const names = [
     ...peers.map((p) => p.name),
-    ...(torch ? ["torch (2 threads)", ...ours.map((p) => `ratio (${p.name.slice(9)})`)] : []),
+    ...(torch
+      ? ["torch (2 threads)", ...ours.map((p) => `ratio (${p.name.replace("paperlab ", "")})`)]
+      : []),
   ];
   const load = () => Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
   const blas = blasInfo();

@@ -28,6 +28,8 @@
  * OpenBLAS package; `.ci/run` does this where it can.
  */
 
+import { envVar, granted } from "../../env.ts";
+
 const CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112;
 
 /** cblas_sgemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc). */
@@ -78,18 +80,6 @@ interface State {
 let state: State | null | undefined; // undefined: not tried yet; null: unavailable
 let enabled = true;
 
-function granted(desc: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(desc).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
-function env(name: string): string | undefined {
-  return granted({ name: "env", variable: name }) ? Deno.env.get(name) : undefined;
-}
-
 /**
  * OpenBLAS's core type for this CPU from /proc/cpuinfo's flags (Linux x86-64 only), or null
  * where there is nothing to add to OpenBLAS's own detection.
@@ -125,7 +115,7 @@ function prepareOpenBlasEnv(): void {
 function load(): State | null {
   if (state !== undefined) return state;
   state = null;
-  const choice = env("PAPERLAB_BLAS")?.trim() ?? "";
+  const choice = envVar("PAPERLAB_BLAS")?.trim() ?? "";
   if (["0", "off", "none", "false"].includes(choice.toLowerCase())) return null;
   const explicit = choice !== "" && choice.toLowerCase() !== "auto";
   if (typeof Deno.dlopen !== "function" || !granted({ name: "ffi" })) {

@@ -575,8 +575,9 @@ export function poolSgemm(
   aBatchStride: number,
   bBatchStride: number,
 ): boolean {
-  const s = init(), pool = s && batch * m * n * k > 0 ? mapPool() : null;
-  if (!s || !pool || !blasOn()) return false;
+  if (batch * m * n * k === 0 || !blasOn()) return false;
+  const s = init(), pool = s && mapPool(); // (mapPool starts the pool: only when it will run)
+  if (!s || !pool) return false;
   const a = s.heap.addressOf(A), b = s.heap.addressOf(B), c = s.heap.addressOf(out);
   if (a < 0 || b < 0 || c < 0) return false;
   checkExtents(A, B, out, batch, m, n, k, aBatchStride, bBatchStride);

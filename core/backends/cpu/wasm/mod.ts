@@ -16,6 +16,7 @@
  * place and C is written straight into the output where its tiles fit; anything else is
  * copied through a temporary heap block. A batch too big for the memory is done in halves.
  */
+import { envVar } from "../../../env.ts";
 import { GemmWorker, type KernelExports, type Problem, scratchAddress } from "./gemm.ts";
 import { buildGemmModule, hasRelaxedSimd, hasSimd, MR, NR } from "./kernel.ts";
 import { type Heap, MAX_THREADS, memoryImport, wasmMemory } from "./memory.ts";
@@ -44,17 +45,8 @@ let threads = defaultThreads();
  */
 let rateOne = 0, ratePool = 0, poolRateThreads = 0, largeRuns = 0, adapt = true;
 
-function envThreads(): string | undefined {
-  try {
-    const q = Deno.permissions.querySync({ name: "env", variable: "PAPERLAB_THREADS" });
-    return q.state === "granted" ? Deno.env.get("PAPERLAB_THREADS") : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function defaultThreads(): number {
-  const env = Number.parseInt(envThreads() ?? "", 10);
+  const env = Number.parseInt(envVar("PAPERLAB_THREADS") ?? "", 10);
   const n = Number.isFinite(env) ? env : (navigator.hardwareConcurrency ?? 1);
   return Math.max(1, Math.min(MAX_THREADS, n));
 }
