@@ -42,7 +42,7 @@ export const WORKLOADS = [
  * A forward-only op on kept inputs: its first value is read back (which waits for the op, as
  * PyTorch's timing waits for its op: neither copies the whole result out) and it is freed.
  */
-function forward(inputs: Tensor[], f: (...x: Tensor[]) => Tensor): Run {
+export function forward(inputs: Tensor[], f: (...x: Tensor[]) => Tensor): Run {
   const kept = inputs.map((x) => keep(x));
   return async () => {
     const y = scope(() => f(...kept));

@@ -5,11 +5,12 @@
  * composition of primitives it replaces ("composed"), to show what fusing saves.
  * `deno bench -A benchmarks/core/webgpu_bench.ts`
  *
- * Elementwise fusion (core/backends/webgpu/fusion.ts) is measured the same way: an elementwise
- * chain and training steps (MLP; the transformer too on a hardware adapter, where it takes
- * milliseconds rather than seconds) run "fused" and "unfused" (`fusion.enabled = false`: one
- * kernel per op), beside tfjs's webgpu backend and jax-js's jit-compiled chain. Matmul runs at
- * 2048 and 4096 as well on a hardware adapter.
+ * Fusion (core/backends/webgpu/fusion.ts) is measured the same way: an elementwise chain, a
+ * matmul with a bias and activation epilogue, a loss reduction with an elementwise prologue
+ * and epilogue, and training steps (MLP; the transformer too on a hardware adapter, where it
+ * takes milliseconds rather than seconds) run "fused" and "unfused" (`fusion.enabled = false`:
+ * one kernel per op), beside tfjs's webgpu backend and jax-js's jit-compiled chain. Matmul
+ * runs at 2048 and 4096 as well on a hardware adapter.
  *
  * Every iteration awaits a readback of the result, so the GPU work is inside the timing; the
  * readback itself (a map of n^2 floats) is part of every peer's number alike. Each library
@@ -29,7 +30,7 @@ import {
 import type { WebGpuBackend } from "../../core/backends/webgpu/mod.ts";
 import { withoutFusedKernels } from "../../core/ops/fused.ts";
 import { F, keep, manualSeed, randn, scope, setBackend, type Tensor } from "../../mod.ts";
-import { paperlabRun, type Run, tfjsRun, WORKLOADS } from "./_workloads.ts";
+import { forward, paperlabRun, type Run, tfjsRun, WORKLOADS } from "./_workloads.ts";
 
 const backend = await setBackend("webgpu") as WebGpuBackend;
 console.log(`paperlab webgpu: ${backend.deviceInfo}`);
@@ -161,10 +162,22 @@ const unfused = (run: Run): Run => async () => {
   }
 };
 
-const fusionWorkloads: string[] = [WORKLOADS[0], WORKLOADS[5]];
+/** Fusion's own workloads: a matmul epilogue, and a reduction's prologue and epilogue. */
+const EPILOGUES: Record<string, () => Run> = {
+  "linear + bias + gelu [512,512]x[512,512]ᵀ": () =>
+    forward(
+      [randn([512, 512]), randn([512, 512]), randn([512])],
+      (x, w, b) => F.linear(x, w, b).gelu(),
+    ),
+  "mseLoss [1024,1024]": () =>
+    forward([randn([1024, 1024]), randn([1024, 1024])], (x, y) => F.mseLoss(x, y)),
+};
+
+const fusionWorkloads: string[] = [WORKLOADS[0], ...Object.keys(EPILOGUES), WORKLOADS[5]];
 if (!software) fusionWorkloads.push(WORKLOADS[6]);
 for (const group of fusionWorkloads) {
-  const fused = paperlabRun(group)!, plain = unfused(paperlabRun(group)!);
+  const make = () => EPILOGUES[group]?.() ?? paperlabRun(group)!;
+  const fused = make(), plain = unfused(make());
   await fused();
   await plain();
   Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);

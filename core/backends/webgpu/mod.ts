@@ -110,7 +110,8 @@ export class WebGpuBackend implements Backend {
       );
   }
   reduce(op: ReduceOp, x: Buf, dtype: DType, shape: number[], axes: number[]): Buf {
-    return R.reduce(this.gpu, op, this.#g(x), dtype, shape, axes);
+    return this.fusion.reduce(op, x as GpuBuf, dtype, shape, axes) ??
+      R.reduce(this.gpu, op, this.#g(x), dtype, shape, axes);
   }
   argReduce(op: "argmax" | "argmin", x: Buf, dtype: DType, shape: number[], axis: number): Buf {
     return R.argReduce(this.gpu, op, this.#g(x), dtype, shape, axis);
@@ -133,10 +134,9 @@ export class WebGpuBackend implements Backend {
     aBatchStride: number,
     bBatchStride: number,
   ): Buf {
-    return M.matmul(
-      this.gpu,
-      this.#g(a),
-      this.#g(b),
+    const x: M.MatmulArgs = {
+      a: this.#g(a),
+      b: this.#g(b),
       batch,
       m,
       n,
@@ -145,7 +145,8 @@ export class WebGpuBackend implements Backend {
       transB,
       aBatchStride,
       bBatchStride,
-    );
+    };
+    return this.fusion.matmul(x) ?? M.matmul(this.gpu, x);
   }
   strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf {
     return I.strided(this.gpu, this.#g(x), dtype, shape, strides, offset);

@@ -7,15 +7,33 @@
  * so that neighbouring threads read neighbouring addresses for either layout, so transposed
  * operands are read in place (transA/transB only select the load). The batch is the third
  * dispatch dimension; batch strides may be 0 (broadcast).
+ *
+ * Each output element goes through an epilogue, `fn epi(i: u32, mm: f32)` with i the flat
+ * index in [batch, M, N]: by default it stores mm; fusion.ts generates epilogues that apply an
+ * elementwise expression and may store more than one buffer. Parameter words 0-5 are the
+ * matmul's, an epilogue's start at word 6; bindings 1-3 are O, A and B, an epilogue's start at 4.
  */
 import type { Gpu, GpuBuf } from "../device.ts";
 import { PRELUDE } from "./wgsl.ts";
 
 const BK = 16;
 
-interface Tile {
+export interface Tile {
   bm: number;
   bn: number;
+}
+
+/** The parameter words the matmul itself uses (an epilogue's come after). */
+export const MATMUL_WORDS = 6;
+/** The bindings the matmul itself uses, parameters included (an epilogue's come after). */
+export const MATMUL_BINDINGS = 4;
+
+/** The default epilogue: store the product. */
+export const STORE = "  O[i] = bitcast<u32>(mm);";
+
+/** 64 x 64 tiles for large outputs, 32 x 32 for small ones. */
+export function tileFor(m: number, n: number): Tile {
+  return m * n >= 128 * 128 || (m >= 64 && n >= 64) ? { bm: 64, bn: 64 } : { bm: 32, bn: 32 };
 }
 
 /** WGSL lines for each i in [0, n): loops are unrolled, as llvmpipe caps loop trips. */
@@ -27,7 +45,13 @@ const each = (n: number, line: (i: number) => string) =>
  * tile, as four vec4 accumulators. Tiles are staged as vec4s along M (A) and N (B): packing
  * keeps workgroup arrays short, which llvmpipe needs to compile in reasonable time.
  */
-function source(transA: boolean, transB: boolean, { bm, bn }: Tile): string {
+export function matmulSource(
+  transA: boolean,
+  transB: boolean,
+  { bm, bn }: Tile,
+  epilogue = STORE,
+  decls = "",
+): string {
   const tx = bn / 4, ty = bm / 4, threads = tx * ty;
   // Slot e fills one vec4: four consecutive rows (A) or columns (B) at one kk. Neighbouring
   // threads take neighbouring addresses: along k for row-major A / transposed B, else along m/n.
@@ -52,10 +76,13 @@ function source(transA: boolean, transB: boolean, { bm, bn }: Tile): string {
   const step = (kk: number) =>
     `    { let a = As[${kk * ty}u + tid.y]; let b = Bs[${kk * tx}u + tid.x];\n` +
     each(4, (r) => `      acc${r} = fma(vec4<f32>(a[${r}]), b, acc${r});`) + " }";
-  return PRELUDE + /* wgsl */ `
-@group(0) @binding(1) var<storage, read_write> O: array<f32>;
+  return PRELUDE + decls + /* wgsl */ `
+@group(0) @binding(1) var<storage, read_write> O: array<u32>;
 @group(0) @binding(2) var<storage, read> A: array<f32>;
 @group(0) @binding(3) var<storage, read> B: array<f32>;
+fn epi(i: u32, mm: f32) {
+${epilogue}
+}
 var<workgroup> As: array<vec4<f32>, ${BK * ty}>;
 var<workgroup> Bs: array<vec4<f32>, ${BK * tx}>;
 
@@ -80,45 +107,61 @@ ${
     each(4, (r) =>
       `  { let i = row0 + tid.y * 4u + ${r}u;
     if (i < M) {
-${each(4, (c) => `      if (j0 + ${c}u < N) { O[ooff + i * N + j0 + ${c}u] = acc${r}[${c}]; }`)}
+${each(4, (c) => `      if (j0 + ${c}u < N) { epi(ooff + i * N + j0 + ${c}u, acc${r}[${c}]); }`)}
     } }`)
   }
 }`;
 }
 
-export function matmul(
+/** The operands and sizes of one batched matmul (see Backend.matmul). */
+export interface MatmulArgs {
+  a: GpuBuf;
+  b: GpuBuf;
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  aBatchStride: number;
+  bBatchStride: number;
+}
+
+/**
+ * Queues a matmul kernel (`pipeline`, built from matmulSource for tileFor(m, n)) writing `out`
+ * and the epilogue's `extra` buffers, with the epilogue's parameter words `params`.
+ */
+export function dispatchMatmul(
   gpu: Gpu,
-  a: GpuBuf,
-  b: GpuBuf,
-  batch: number,
-  m: number,
-  n: number,
-  k: number,
-  transA: boolean,
-  transB: boolean,
-  aBatchStride: number,
-  bBatchStride: number,
-): GpuBuf {
-  const o = gpu.alloc(batch * m * n, "float32");
-  if (batch * m * n === 0) return o; // k == 0 needs no case: the K loop runs 0 times
-  const tile: Tile = m * n >= 128 * 128 || (m >= 64 && n >= 64) ? { bm: 64, bn: 64 } : {
-    bm: 32,
-    bn: 32,
-  };
-  const p = gpu.pipeline(
-    `matmul:${transA}:${transB}:${tile.bm}x${tile.bn}`,
-    () => source(transA, transB, tile),
-  );
-  const gx = Math.ceil(n / tile.bn), gy = Math.ceil(m / tile.bm);
+  pipeline: GPUComputePipeline,
+  x: MatmulArgs,
+  out: GPUBuffer,
+  extra: GPUBuffer[] = [],
+  params: number[] = [],
+): void {
+  const tile = tileFor(x.m, x.n);
+  const gx = Math.ceil(x.n / tile.bn), gy = Math.ceil(x.m / tile.bm);
   const maxZ = gpu.limits.maxComputeWorkgroupsPerDimension;
-  for (let b0 = 0; b0 < batch; b0 += maxZ) {
-    const nb = Math.min(maxZ, batch - b0);
+  for (let b0 = 0; b0 < x.batch; b0 += maxZ) {
+    const nb = Math.min(maxZ, x.batch - b0);
     gpu.dispatch(
-      p,
-      [o.buffer, a.buffer, b.buffer],
-      [m, n, k, aBatchStride, bBatchStride, b0],
+      pipeline,
+      [out, x.a.buffer, x.b.buffer, ...extra],
+      [x.m, x.n, x.k, x.aBatchStride, x.bBatchStride, b0, ...params],
       [gx, gy, nb],
     );
   }
+}
+
+/** A matmul with the default epilogue (fusion off). */
+export function matmul(gpu: Gpu, x: MatmulArgs): GpuBuf {
+  const o = gpu.alloc(x.batch * x.m * x.n, "float32");
+  if (x.batch * x.m * x.n === 0) return o; // k == 0 needs no case: the K loop runs 0 times
+  const tile = tileFor(x.m, x.n);
+  const p = gpu.pipeline(
+    `matmul:${x.transA}:${x.transB}:${tile.bm}x${tile.bn}`,
+    () => matmulSource(x.transA, x.transB, tile),
+  );
+  dispatchMatmul(gpu, p, x, o.buffer);
   return o;
 }

@@ -9,10 +9,10 @@
  */
 import type { ReduceOp } from "../../../backend.ts";
 import type { DType } from "../../../dtype.ts";
-import { mergeReduced, splitAround, stridesOf } from "../../../shape.ts";
+import { mergeReduced, numelOf, splitAround, stridesOf } from "../../../shape.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
 import { strided } from "./indexing.ts";
-import { groups, main1d, PRELUDE, wgslType } from "./wgsl.ts";
+import { groups, input, main1d, PRELUDE, wgslType } from "./wgsl.ts";
 
 const RWG = 256;
 /** Outputs above which inner > 1 reductions use a thread per output... */
@@ -45,43 +45,101 @@ const io = (t: string, ot = t) =>
 @group(0) @binding(2) var<storage, read> X: array<${t}>;\n`;
 
 /**
+ * A fused reduction (fusion.ts): the input is an elementwise expression (the prologue, in
+ * place of reading X) and the output goes through an elementwise epilogue.
+ */
+export interface ReduceFusion {
+  /**
+   * The WGSL of the prologue (the body of `fn xv(i: u32) -> f32`, element i of the input),
+   * the epilogue (the body of `fn epi(i: u32, mm: f32)`, which stores output i as u32 bits),
+   * or both, with their declarations, buffers (bound from 2 on) and parameter words (from
+   * REDUCE_WORDS on).
+   */
+  code(pro: boolean, epi: boolean): {
+    decls: string;
+    pro: string;
+    epi: string;
+    bufs: GPUBuffer[];
+    params: number[];
+  };
+  /** The output buffer. */
+  out: GpuBuf;
+}
+
+/** The reduction's own parameter words (fused code's come after). */
+export const REDUCE_WORDS = 4;
+
+/** How reduce folds: one run of reduced dims as [outer, r, inner], or null for several. */
+export function rowsOf(shape: number[], axes: number[]): [number, number, number] | null {
+  const gs = mergeReduced(shape, axes);
+  if (gs.filter((gr) => gr.red).length > 1) return null;
+  const at = gs.findIndex((gr) => gr.red);
+  let outer = 1, r = 1, inner = 1;
+  gs.forEach((gr, i) => {
+    if (at < 0 || i < at) outer *= gr.size;
+    else if (i === at) r = gr.size;
+    else inner *= gr.size;
+  });
+  if (shape.some((s, i) => s === 0 && axes.includes(i))) r = 0;
+  return [outer, r, inner];
+}
+
+/**
  * Folds [outer, r, inner] into [outer, inner]. A workgroup folds at most `CHUNK` elements of a
  * row; longer rows leave [outer, chunks, inner] partials that a second call folds. (Besides
  * spreading work, this bounds the loop trip count per thread: llvmpipe ends any invocation's
- * loops after 65,535 iterations in total.)
+ * loops after 65,535 iterations in total.) With `f` (float32 only), the input is f's prologue
+ * and the output goes through f's epilogue, in the last pass.
  */
-function reduceRows(
+export function reduceRows(
   gpu: Gpu,
   op: ReduceOp,
-  x: GpuBuf,
+  x: GpuBuf | null,
   dtype: DType,
   outer: number,
   r: number,
   inner: number,
+  f?: ReduceFusion,
 ): GpuBuf {
   const nOut = outer * inner;
   const t = wgslType(dtype);
   const { init, fn } = opCode(op, t);
   // Empty integer max/min: the CPU's +-Infinity stored into an Int32Array is 0.
   const empty = r === 0 && t !== "f32" && (op === "max" || op === "min");
-  if ((inner > 1 && nOut >= THREAD_PER_OUTPUT && r <= THREAD_MAX_R) || empty) {
-    const o = gpu.alloc(nOut, dtype);
-    const p = gpu.pipeline(
-      `reduceThread:${op}:${t}:${empty}`,
-      () =>
-        PRELUDE + io(t) + fn + main1d(`  let base = (i / pu(2u)) * pu(1u) * pu(2u) + i % pu(2u);
+  const threadMode = (inner > 1 && nOut >= THREAD_PER_OUTPUT && r <= THREAD_MAX_R) || empty;
+  const chunks = threadMode ? 1 : Math.max(1, Math.ceil(r / CHUNK));
+  // With several chunks, the prologue runs in the first pass and the epilogue in the second.
+  const pro = !!f && x === null, epi = !!f && chunks === 1;
+  const c = f && (pro || epi) ? f.code(pro, epi) : null;
+  const head = PRELUDE + (c?.decls ?? "") + (pro ? "" : input(2 + (c?.bufs.length ?? 0), "X", t)) +
+    `@group(0) @binding(1) var<storage, read_write> O: array<${epi ? "u32" : t}>;
+fn xv(i: u32) -> ${t} {
+${pro ? c!.pro : "  return X[i];"}
+}
+fn epi(i: u32, mm: ${t}) {
+${epi ? c!.epi : "  O[i] = mm;"}
+}
+` + fn;
+  const pipeline = (mode: string, main: string) =>
+    gpu.pipeline(c ? head + mode : `${mode}:${op}:${t}:${empty}`, () => head + main);
+  const o = epi ? f!.out : gpu.alloc(nOut * chunks, dtype);
+  const bufs = [o.buffer, ...(c?.bufs ?? []), ...(pro ? [] : [x!.buffer])];
+  const params = [nOut, r, inner, chunks, ...(c?.params ?? [])];
+  if (threadMode) {
+    const p = pipeline(
+      "reduceThread",
+      main1d(`  let base = (i / pu(2u)) * pu(1u) * pu(2u) + i % pu(2u);
   var acc = ${empty ? `${t}(0)` : init};
-  for (var k = 0u; k < pu(1u); k++) { acc = comb(acc, X[base + k * pu(2u)]); }
-  O[i] = acc;`),
+  for (var k = 0u; k < pu(1u); k++) { acc = comb(acc, xv(base + k * pu(2u))); }
+  epi(i, acc);`),
     );
-    gpu.dispatch(p, [o.buffer, x.buffer], [nOut, r, inner], groups(nOut));
+    gpu.dispatch(p, bufs, params, groups(nOut));
     return o;
   }
-  const chunks = Math.max(1, Math.ceil(r / CHUNK));
-  const o = gpu.alloc(nOut * chunks, dtype);
   // Workgroup w folds chunk c = w % chunks of output w / chunks into [outer, chunks, inner].
-  const p = gpu.pipeline(`reduceGroup:${op}:${t}`, () =>
-    PRELUDE + io(t) + fn + `
+  const p = pipeline(
+    "reduceGroup",
+    `
 var<workgroup> sh: array<${t}, ${RWG}>;
 @compute @workgroup_size(${RWG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -94,18 +152,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let base = (o / inner) * r * inner + o % inner;
   let k1 = min(r, (c + 1u) * ${CHUNK}u);
   var acc = ${init};
-  for (var k = c * ${CHUNK}u + lid; k < k1; k += ${RWG}u) { acc = comb(acc, X[base + k * inner]); }
+  for (var k = c * ${CHUNK}u + lid; k < k1; k += ${RWG}u) { acc = comb(acc, xv(base + k * inner)); }
   sh[lid] = acc;
   workgroupBarrier();
   for (var s = ${RWG / 2}u + zero(); s > 0u; s >>= 1u) {
     if (lid < s) { sh[lid] = comb(sh[lid], sh[lid + s]); }
     workgroupBarrier();
   }
-  if (lid == 0u) { O[((o / inner) * chunks + c) * inner + o % inner] = sh[0]; }
-}`);
-  gpu.dispatch(p, [o.buffer, x.buffer], [nOut, r, inner, chunks], nOut * chunks);
+  if (lid == 0u) { epi(((o / inner) * chunks + c) * inner + o % inner, sh[0]); }
+}`,
+  );
+  gpu.dispatch(p, bufs, params, nOut * chunks);
   if (chunks === 1) return o;
-  const out = reduceRows(gpu, op, o, dtype, outer, chunks, inner);
+  const out = reduceRows(gpu, op, o, dtype, outer, chunks, inner, f);
   gpu.free(o);
   return out;
 }
@@ -120,28 +179,30 @@ export function reduce(
 ): GpuBuf {
   const outShape = shape.filter((_, i) => !axes.includes(i));
   const outN = outShape.reduce((a, v) => a * v, 1);
-  const gs = mergeReduced(shape, axes);
-  const reds = gs.filter((gr) => gr.red).length;
-  if (reds <= 1) {
-    const at = gs.findIndex((gr) => gr.red);
-    let outer = 1, r = 1, inner = 1;
-    gs.forEach((gr, i) => {
-      if (at < 0 || i < at) outer *= gr.size;
-      else if (i === at) r = gr.size;
-      else inner *= gr.size;
-    });
-    if (shape.some((s, i) => s === 0 && axes.includes(i))) r = 0;
+  const rows = rowsOf(shape, axes);
+  if (rows) {
     if (outN === 0) return gpu.alloc(0, dtype);
-    return reduceRows(gpu, op, x, dtype, outer, r, inner);
+    return reduceRows(gpu, op, x, dtype, ...rows);
   }
-  // Several separate reduced blocks: move reduced axes last, then reduce rows.
+  const { moved, rows: r3 } = reducedLast(gpu, x, dtype, shape, axes);
+  const out = reduceRows(gpu, op, moved, dtype, ...r3);
+  gpu.free(moved);
+  return out;
+}
+
+/** Several separate reduced blocks: a copy with the reduced axes moved last, as rows. */
+export function reducedLast(
+  gpu: Gpu,
+  x: GpuBuf,
+  dtype: DType,
+  shape: number[],
+  axes: number[],
+): { moved: GpuBuf; rows: [number, number, number] } {
   const perm = [...shape.keys()].filter((i) => !axes.includes(i)).concat(axes);
   const st = stridesOf(shape);
   const moved = strided(gpu, x, dtype, perm.map((p) => shape[p]), perm.map((p) => st[p]), 0);
   const r = axes.reduce((a, ax) => a * shape[ax], 1);
-  const out = reduceRows(gpu, op, moved, dtype, outN, r, 1);
-  gpu.free(moved);
-  return out;
+  return { moved, rows: [numelOf(shape) / r, r, 1] };
 }
 
 /**
