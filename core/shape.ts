@@ -133,3 +133,21 @@ export function mergeReduced(shape: Shape, axes: number[]): { size: number; red:
   });
   return groups;
 }
+
+/**
+ * A reduction as [outer, r, inner] (r: the reduced elements of each output, as one run after
+ * merging), or null where the reduced dims are several separate runs.
+ */
+export function reductionRows(shape: Shape, axes: number[]): [number, number, number] | null {
+  const groups = mergeReduced(shape, axes);
+  if (groups.filter((g) => g.red).length > 1) return null;
+  const at = groups.findIndex((g) => g.red);
+  let outer = 1, r = 1, inner = 1;
+  groups.forEach((g, i) => {
+    if (at < 0 || i < at) outer *= g.size;
+    else if (i === at) r = g.size;
+    else inner *= g.size;
+  });
+  if (shape.some((s, i) => s === 0 && axes.includes(i))) r = 0;
+  return [outer, r, inner];
+}

@@ -19,7 +19,7 @@ import {
   type TypedArray,
 } from "../../dtype.ts";
 import { bitsAt, wordsToNormal, wordToUniform } from "../../random.ts";
-import { mergeReduced, numelOf, splitAround, stridesOf } from "../../shape.ts";
+import { numelOf, reductionRows, splitAround, stridesOf } from "../../shape.ts";
 import { binaryKernel, stridedCopy, stridedWrite, unaryKernel } from "./elementwise.ts";
 import { matmulKernel } from "./matmul.ts";
 import { col2imKernel, im2colKernel } from "./windows.ts";
@@ -315,16 +315,9 @@ export class CpuBackend implements Backend {
     const outShape = shape.filter((_, i) => !axes.includes(i));
     const outN = numelOf(outShape);
     const out = this.#take(dtype, outN);
-    const groups = mergeReduced(shape, axes);
-    const reds = groups.filter((g) => g.red).length;
-    if (reds <= 1) {
-      const at = groups.findIndex((g) => g.red);
-      let outer = 1, r = 1, inner = 1;
-      groups.forEach((g, i) => {
-        if (at < 0 || i < at) outer *= g.size;
-        else if (i === at) r = g.size;
-        else inner *= g.size;
-      });
+    const rows = reductionRows(shape, axes);
+    if (rows) {
+      const [outer, r, inner] = rows;
       if (
         op === "sum" && dtype === "float32" && inner > 1 && outer * r * inner >= HEAP_MIN_VALUES
       ) {

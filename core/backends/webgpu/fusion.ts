@@ -39,7 +39,7 @@
  */
 import type { BinaryOp, ReduceOp, UnaryOp } from "../../backend.ts";
 import { BOOL_BINARY, BOOL_UNARY, type DType } from "../../dtype.ts";
-import { mergeDims, numelOf } from "../../shape.ts";
+import { mergeDims, numelOf, reductionRows } from "../../shape.ts";
 import type { Gpu, GpuBuf } from "./device.ts";
 import { F_BIN_HELPERS, F_BINARY } from "./kernels/binary.ts";
 import { hostBits } from "./kernels/creation.ts";
@@ -52,7 +52,7 @@ import {
   matmulSource,
   tileFor,
 } from "./kernels/matmul.ts";
-import { REDUCE_WORDS, reducedLast, reduceRows, rowsOf } from "./kernels/reduce.ts";
+import { REDUCE_WORDS, reducedLast, reduceRows } from "./kernels/reduce.ts";
 import { groups, main1d, out, PRELUDE } from "./kernels/wgsl.ts";
 
 /** WGSL value type of an expression: f32 (float32) or u32 holding 0/1 (bool). */
@@ -183,7 +183,7 @@ export class Fusion {
   reduce(op: ReduceOp, x: GpuBuf, dtype: DType, shape: number[], axes: number[]): GpuBuf | null {
     const size = numelOf(shape);
     if (!this.enabled || dtype !== "float32" || size === 0) return null;
-    const rows = rowsOf(shape, axes);
+    const rows = reductionRows(shape, axes);
     const b = x as FBuf, p = b.pending;
     const build = (pro: Node, rows: [number, number, number]) => {
       const node: Heavy = { k: "red", op, rows, pro, t: "f32" };

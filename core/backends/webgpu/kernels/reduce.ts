@@ -9,7 +9,7 @@
  */
 import type { ReduceOp } from "../../../backend.ts";
 import type { DType } from "../../../dtype.ts";
-import { mergeReduced, numelOf, splitAround, stridesOf } from "../../../shape.ts";
+import { numelOf, reductionRows, splitAround, stridesOf } from "../../../shape.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
 import { strided } from "./indexing.ts";
 import { groups, input, main1d, PRELUDE, wgslType } from "./wgsl.ts";
@@ -68,21 +68,6 @@ export interface ReduceFusion {
 
 /** The reduction's own parameter words (fused code's come after). */
 export const REDUCE_WORDS = 4;
-
-/** How reduce folds: one run of reduced dims as [outer, r, inner], or null for several. */
-export function rowsOf(shape: number[], axes: number[]): [number, number, number] | null {
-  const gs = mergeReduced(shape, axes);
-  if (gs.filter((gr) => gr.red).length > 1) return null;
-  const at = gs.findIndex((gr) => gr.red);
-  let outer = 1, r = 1, inner = 1;
-  gs.forEach((gr, i) => {
-    if (at < 0 || i < at) outer *= gr.size;
-    else if (i === at) r = gr.size;
-    else inner *= gr.size;
-  });
-  if (shape.some((s, i) => s === 0 && axes.includes(i))) r = 0;
-  return [outer, r, inner];
-}
 
 /**
  * Folds [outer, r, inner] into [outer, inner]. A workgroup folds at most `CHUNK` elements of a
@@ -179,7 +164,7 @@ export function reduce(
 ): GpuBuf {
   const outShape = shape.filter((_, i) => !axes.includes(i));
   const outN = outShape.reduce((a, v) => a * v, 1);
-  const rows = rowsOf(shape, axes);
+  const rows = reductionRows(shape, axes);
   if (rows) {
     if (outN === 0) return gpu.alloc(0, dtype);
     return reduceRows(gpu, op, x, dtype, ...rows);
