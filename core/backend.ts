@@ -57,6 +57,22 @@ export type BinaryOp =
 
 export type ReduceOp = "sum" | "prod" | "max" | "min";
 
+/**
+ * The sizes of a batched float32 matmul (Backend.matmul): out[b] = op(A[b]) @ op(B[b]) of
+ * shape [m, n], op transposing when asked; A[b] starts aBatchStride elements after A[b - 1],
+ * B[b] bBatchStride after B[b - 1] (0 broadcasts one operand).
+ */
+export interface MatmulDims {
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  aBatchStride: number;
+  bBatchStride: number;
+}
+
 /** The primitive kernels. `dtype` arguments name the input dtype unless said otherwise. */
 export interface Backend {
   readonly name: string;
@@ -113,18 +129,7 @@ export interface Backend {
    * when asked. A is read as [m, k] (or [k, m] when transA), B as [k, n] (or [n, k]);
    * batch strides may be 0 to broadcast one operand.
    */
-  matmul(
-    a: Buf,
-    b: Buf,
-    batch: number,
-    m: number,
-    n: number,
-    k: number,
-    transA: boolean,
-    transB: boolean,
-    aBatchStride: number,
-    bBatchStride: number,
-  ): Buf;
+  matmul(a: Buf, b: Buf, d: MatmulDims): Buf;
   /** Contiguous copy of the strided view (shape, strides, offset) of x; strides may be <= 0. */
   strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf;
   /** A copy of `base` (size elements) with the strided view (shape, strides, offset) set to src. */

@@ -119,7 +119,16 @@ const scalar: Peer = {
     const out = new Float32Array(s.batch * s.m * s.n);
     const { batch, m, n, k } = s;
     return () => {
-      scalarMatmul(A, B, out, batch, m, n, k, !!s.transA, !!s.transB, m * k, k * n);
+      scalarMatmul(A, B, out, {
+        batch,
+        m,
+        n,
+        k,
+        transA: !!s.transA,
+        transB: !!s.transB,
+        aBatchStride: m * k,
+        bBatchStride: k * n,
+      });
       return Promise.resolve();
     };
   },

@@ -37,18 +37,16 @@ export function bmmT(a: Tensor, b: Tensor, transA = false, transB = false): Tens
     throw new Error(`matmul: batch sizes ${ba} and ${bb} do not broadcast`);
   }
   const batch = Math.max(ba, bb);
-  const buf = a._backend.matmul(
-    a._buf,
-    b._buf,
+  const buf = a._backend.matmul(a._buf, b._buf, {
     batch,
     m,
     n,
     k,
     transA,
     transB,
-    ba === 1 ? 0 : ra * ca,
-    bb === 1 ? 0 : rb * cb,
-  );
+    aBatchStride: ba === 1 ? 0 : ra * ca,
+    bBatchStride: bb === 1 ? 0 : rb * cb,
+  });
   const out = fromBuf(a._backend, buf, [batch, m, n], "float32");
   return record(out, "matmul", [a, b], (g) => {
     // out = op(A) op(B); dA = g op(B)^T, dB = op(A)^T g, laid out like the stored operand.

@@ -10,6 +10,7 @@
  * jobs: they hold no pending op or resource, so the tests keep Deno's sanitizers on.
  */
 import { ok as assert } from "node:assert/strict";
+import type { MatmulDims } from "../../core/backend.ts";
 import { blasInfo, blasMatmul } from "../../core/backends/cpu/blas.ts";
 import { scalarMatmul } from "../../core/backends/cpu/matmul.ts";
 import { poolSgemm } from "../../core/backends/cpu/wasm/elementwise.ts";
@@ -49,6 +50,18 @@ interface Case {
 }
 
 type Kernel = typeof wasmMatmul;
+
+/** The sizes of a batched matmul, in Backend.matmul's order. */
+const dims = (
+  batch: number,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+  aBatchStride: number,
+  bBatchStride: number,
+): MatmulDims => ({ batch, m, n, k, transA, transB, aBatchStride, bBatchStride });
 const blas: Kernel = blasMatmul;
 
 /**
@@ -66,8 +79,9 @@ function check(c: Case, kernel: Kernel = wasmMatmul): void {
   });
   const want = new Float32Array(batch * m * n).fill(7), got = new Float32Array(batch * m * n);
   got.fill(-7); // must be overwritten everywhere
-  scalarMatmul(A, B, want, batch, m, n, k, transA, transB, aStride, bStride);
-  assert(kernel(A, B, got, batch, m, n, k, transA, transB, aStride, bStride), "kernel ran");
+  const d = dims(batch, m, n, k, transA, transB, aStride, bStride);
+  scalarMatmul(A, B, want, d);
+  assert(kernel(A, B, got, d), "kernel ran");
   // |a|, |b| < 1: the f32 accumulation error is at most about k * 2^-24 * k-ish; use k * 4e-7.
   const tol = 1e-6 + 4e-7 * k;
   for (let i = 0; i < want.length; i++) {
@@ -140,7 +154,7 @@ Deno.test("cpu matmul: NaN and Inf propagate as in the scalar loop (zeros not sk
   // 0 * Inf = NaN must appear: A row of zeros against a column holding Inf.
   const A = new Float32Array(4), B = new Float32Array([Infinity, 1, 1, 1]);
   const out = new Float32Array(4);
-  wasmMatmul(A, B, out, 1, 2, 2, 2, false, false, 4, 4);
+  wasmMatmul(A, B, out, dims(1, 2, 2, 2, false, false, 4, 4));
   assert(Number.isNaN(out[0]) && Number.isNaN(out[2]) && out[1] === 0 && out[3] === 0);
 });
 
@@ -198,14 +212,14 @@ Deno.test("cpu matmul: back-to-back jobs in every mode, pool grown and shut down
   const cases = shapes.map(([batch, m, n, k, tA, tB]) => {
     const A = rand(batch * m * k), B = rand(batch * k * n);
     const want = new Float32Array(batch * m * n);
-    scalarMatmul(A, B, want, batch, m, n, k, tA, tB, m * k, k * n);
+    scalarMatmul(A, B, want, dims(batch, m, n, k, tA, tB, m * k, k * n));
     return { batch, m, n, k, tA, tB, A, B, want };
   });
   const runAll = (rounds: number) => {
     for (let r = 0; r < rounds; r++) {
       const c = cases[(r * 3 + (r >> 2)) % cases.length];
       const got = new Float32Array(c.want.length);
-      wasmMatmul(c.A, c.B, got, c.batch, c.m, c.n, c.k, c.tA, c.tB, c.m * c.k, c.k * c.n);
+      wasmMatmul(c.A, c.B, got, dims(c.batch, c.m, c.n, c.k, c.tA, c.tB, c.m * c.k, c.k * c.n));
       for (let i = 0; i < got.length; i++) {
         if (!(Math.abs(got[i] - c.want[i]) <= 1e-6 + 4e-7 * c.k)) {
           throw new Error(`round ${r}, shape ${JSON.stringify(shapes[cases.indexOf(c)])}: ${i}`);
@@ -238,7 +252,12 @@ Deno.test("cpu matmul: through the tensor API, forward and backward", async () =
   y.sum().backward();
   const [A, B, Y, gA, gB] = await Promise.all([a, b, y, a.grad!, b.grad!].map((t) => t.data()));
   const want = new Float32Array(3 * 40 * 30);
-  scalarMatmul(A as Float32Array, B as Float32Array, want, 3, 40, 30, 50, false, false, 2000, 0);
+  scalarMatmul(
+    A as Float32Array,
+    B as Float32Array,
+    want,
+    dims(3, 40, 30, 50, false, false, 2000, 0),
+  );
   for (let i = 0; i < want.length; i++) assert(Math.abs(Y[i] - want[i]) < 1e-4);
   // d sum / dA[i, p] = sum_j B[p, j]; d sum / dB[p, j] = sum over batch and i of A[b, i, p].
   for (let p = 0; p < 50; p++) {
@@ -287,7 +306,7 @@ Deno.test({
   fn() {
     const A = new Float32Array(11), B = new Float32Array(12), out = new Float32Array(9);
     try {
-      blasMatmul(A, B, out, 1, 3, 3, 4, false, false, 12, 12);
+      blasMatmul(A, B, out, dims(1, 3, 3, 4, false, false, 12, 12));
       assert(false, "should have thrown");
     } catch (e) {
       assert(
@@ -327,9 +346,10 @@ Deno.test({
         const split = fresh(batch * m * n), one = fresh(batch * m * n);
         const want = new Float32Array(batch * m * n);
         split.fill(NaN);
-        assert(poolSgemm(A, B, split, batch, m, n, k, tA, tB, aS, bS), `${what}: pool ran`);
-        assert(blasMatmul(A, B, one, batch, m, n, k, tA, tB, aS, bS), `${what}: one thread`);
-        scalarMatmul(A, B, want, batch, m, n, k, tA, tB, aS, bS);
+        const d = dims(batch, m, n, k, tA, tB, aS, bS);
+        assert(poolSgemm(A, B, split, d), `${what}: pool ran`);
+        assert(blasMatmul(A, B, one, d), `${what}: one thread`);
+        scalarMatmul(A, B, want, d);
         for (let i = 0; i < want.length; i++) {
           assert(Object.is(split[i], one[i]), `${what} [${i}]: ${split[i]} vs ${one[i]}`);
           assert(Math.abs(split[i] - want[i]) <= 1e-6 + 4e-7 * k, `${what} [${i}] vs scalar`);
@@ -337,7 +357,7 @@ Deno.test({
       }
       // Outside the heap, no split: the caller falls back.
       const plain = new Float32Array(2 * 4 * 4);
-      assert(!poolSgemm(plain, plain, plain, 2, 4, 4, 4, false, false, 16, 16));
+      assert(!poolSgemm(plain, plain, plain, dims(2, 4, 4, 4, false, false, 16, 16)));
     } finally {
       setMatmulThreads(navigator.hardwareConcurrency);
     }

@@ -551,10 +551,11 @@ t(
           const a = data("float32", Math.max(as * batch, m * k), g),
             b = data("float32", Math.max(bs * batch, k * n), g);
           const [ca, wa] = both(a, "float32"), [cb, wb] = both(b, "float32");
+          const d = { batch, m, n, k, transA, transB, aBatchStride: as, bBatchStride: bs };
           await same(
             `matmul b${batch} ${m}x${k}@${k}x${n} tA ${transA} tB ${transB}`,
-            cpu.matmul(ca, cb, batch, m, n, k, transA, transB, as, bs),
-            gpu!.matmul(wa, wb, batch, m, n, k, transA, transB, as, bs),
+            cpu.matmul(ca, cb, d),
+            gpu!.matmul(wa, wb, d),
             "float32",
             batch * m * n,
             { rtol: 1e-5, atol: 1e-4 },

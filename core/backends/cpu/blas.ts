@@ -28,6 +28,7 @@
  * OpenBLAS package; `.ci/run` does this where it can.
  */
 
+import type { MatmulDims } from "../../backend.ts";
 import { envVar, granted } from "../../env.ts";
 
 const CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112;
@@ -179,29 +180,13 @@ export function blasOn(): boolean {
 }
 
 /** A batch of row-major A blocks against one B: one tall matrix, one call. */
-export function foldsIntoOne(
-  batch: number,
-  m: number,
-  k: number,
-  transA: boolean,
-  aBatchStride: number,
-  bBatchStride: number,
-): boolean {
-  return batch > 1 && bBatchStride === 0 && !transA && aBatchStride === m * k;
+export function foldsIntoOne(d: MatmulDims): boolean {
+  return d.batch > 1 && d.bBatchStride === 0 && !d.transA && d.aBatchStride === d.m * d.k;
 }
 
 /** Throws unless the operands hold the extents a batched matmul reads and writes. */
-export function checkExtents(
-  A: Float32Array,
-  B: Float32Array,
-  out: Float32Array,
-  batch: number,
-  m: number,
-  n: number,
-  k: number,
-  aBatchStride: number,
-  bBatchStride: number,
-): void {
+export function checkExtents(A: Float32Array, B: Float32Array, out: Float32Array, d: MatmulDims) {
+  const { batch, m, n, k, aBatchStride, bBatchStride } = d;
   const aLen = (batch - 1) * aBatchStride + m * k, bLen = (batch - 1) * bBatchStride + k * n;
   if (A.length < aLen || B.length < bLen || out.length < batch * m * n) {
     throw new Error(
@@ -220,29 +205,23 @@ export function blasMatmul(
   A: Float32Array,
   B: Float32Array,
   out: Float32Array,
-  batch: number,
-  m: number,
-  n: number,
-  k: number,
-  transA: boolean,
-  transB: boolean,
-  aBatchStride: number,
-  bBatchStride: number,
+  d: MatmulDims,
 ): boolean {
   if (!enabled) return false;
   const s = load();
   if (!s) return false;
+  const { batch, m, n, k, transA, transB, aBatchStride, bBatchStride } = d;
   if (batch * m * n === 0) return true;
   if (k === 0) {
     out.fill(0, 0, batch * m * n);
     return true;
   }
   // The library reads and writes raw memory: check every extent first.
-  checkExtents(A, B, out, batch, m, n, k, aBatchStride, bBatchStride);
+  checkExtents(A, B, out, d);
   const sgemm = s.lib.symbols.cblas_sgemm;
   const tA = transA ? CBLAS_TRANS : CBLAS_NO_TRANS, tB = transB ? CBLAS_TRANS : CBLAS_NO_TRANS;
   const lda = transA ? m : k, ldb = transB ? k : n;
-  if (foldsIntoOne(batch, m, k, transA, aBatchStride, bBatchStride)) {
+  if (foldsIntoOne(d)) {
     sgemm(CBLAS_ROW_MAJOR, tA, tB, batch * m, n, k, 1, A, lda, B, ldb, 0, out, n);
     return true;
   }

@@ -5,6 +5,7 @@
  * 2 x 2 x 2 up, measured), and the scalar loop below only where Wasm SIMD is unavailable or
  * the problem does not fit the kernel's memory.
  */
+import type { MatmulDims } from "../../backend.ts";
 import { blasMatmul } from "./blas.ts";
 import { poolSgemm } from "./wasm/elementwise.ts";
 import { THREAD_MIN_FLOPS, wasmMatmul } from "./wasm/mod.ts";
@@ -13,23 +14,14 @@ export function matmulKernel(
   A: Float32Array,
   B: Float32Array,
   out: Float32Array,
-  batch: number,
-  m: number,
-  n: number,
-  k: number,
-  transA: boolean,
-  transB: boolean,
-  aBatchStride: number,
-  bBatchStride: number,
+  d: MatmulDims,
 ): void {
   // Through the system BLAS where there is one: large products split over the pool's threads.
-  const large = 2 * batch * m * n * k >= THREAD_MIN_FLOPS;
-  if (large && poolSgemm(A, B, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride)) {
-    return;
-  }
-  if (blasMatmul(A, B, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride)) return;
-  if (wasmMatmul(A, B, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride)) return;
-  scalarMatmul(A, B, out, batch, m, n, k, transA, transB, aBatchStride, bBatchStride);
+  const large = 2 * d.batch * d.m * d.n * d.k >= THREAD_MIN_FLOPS;
+  if (large && poolSgemm(A, B, out, d)) return;
+  if (blasMatmul(A, B, out, d)) return;
+  if (wasmMatmul(A, B, out, d)) return;
+  scalarMatmul(A, B, out, d);
 }
 
 /**
@@ -40,15 +32,9 @@ export function scalarMatmul(
   A: Float32Array,
   B: Float32Array,
   out: Float32Array,
-  batch: number,
-  m: number,
-  n: number,
-  k: number,
-  transA: boolean,
-  transB: boolean,
-  aBatchStride: number,
-  bBatchStride: number,
+  d: MatmulDims,
 ): void {
+  const { batch, m, n, k, transA, transB, aBatchStride, bBatchStride } = d;
   const acc = new Float64Array(m * n);
   for (let bt = 0; bt < batch; bt++) {
     const ao = bt * aBatchStride, bo = bt * bBatchStride, oo = bt * m * n;

@@ -7,6 +7,7 @@ import type {
   Backend,
   BinaryOp,
   Buf,
+  MatmulDims,
   ReduceOp,
   UnaryOp,
   Windows,
@@ -411,32 +412,10 @@ export class CpuBackend implements Backend {
     }
     return out;
   }
-  matmul(
-    a: Buf,
-    b: Buf,
-    batch: number,
-    m: number,
-    n: number,
-    k: number,
-    transA: boolean,
-    transB: boolean,
-    aBatchStride: number,
-    bBatchStride: number,
-  ): Buf {
+  matmul(a: Buf, b: Buf, d: MatmulDims): Buf {
+    const { batch, m, n } = d;
     const out = this.#take("float32", batch * m * n, matmulOutSlack(batch, m, n)) as Float32Array;
-    matmulKernel(
-      arr(a) as Float32Array,
-      arr(b) as Float32Array,
-      out,
-      batch,
-      m,
-      n,
-      k,
-      transA,
-      transB,
-      aBatchStride,
-      bBatchStride,
-    );
+    matmulKernel(arr(a) as Float32Array, arr(b) as Float32Array, out, d);
     return out;
   }
   strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf {

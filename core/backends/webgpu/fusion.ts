@@ -81,6 +81,8 @@ interface Pending {
    */
   leaves: GpuBuf[];
   built: number;
+  /** Whether the expression ran a matmul or reduction when built (it may be computed since). */
+  heavy: boolean;
   /** Consumers that inlined the expression so far (0 or 1). */
   uses: number;
 }
@@ -164,15 +166,17 @@ export class Fusion {
   full(size: number, dtype: DType, value: number): GpuBuf | null {
     if (!this.enabled || size === 0 || dtype === "int32") return null;
     const t: T = dtype === "float32" ? "f32" : "u32";
-    return this.#pending({ k: "const", bits: hostBits(dtype, value), t }, [], size, dtype);
+    const root: Node = { k: "const", bits: hostBits(dtype, value), t };
+    return this.#pending(root, { leaves: [], heavy: null }, size, dtype);
   }
 
   /** A pending matmul (operands already computed), or null when fusion is off or empty. */
   matmul(x: MatmulArgs): GpuBuf | null {
     const size = x.batch * x.m * x.n;
     if (!this.enabled || size === 0) return null;
+    const heavy: Heavy = { k: "mm", x, t: "f32" };
     const leaves = x.a === x.b ? [x.a] : [x.a, x.b];
-    return this.#pending({ k: "mm", x, t: "f32" }, leaves, size, "float32");
+    return this.#pending(heavy, { leaves, heavy }, size, "float32");
   }
 
   /**
@@ -188,7 +192,7 @@ export class Fusion {
     const build = (pro: Node, rows: [number, number, number]) => {
       const node: Heavy = { k: "red", op, rows, pro, t: "f32" };
       const m = measure(node, computed);
-      return this.#fits(m, 0) ? this.#pending(node, m.leaves, rows[0] * rows[2], dtype) : null;
+      return this.#fits(m, 0) ? this.#pending(node, m, rows[0] * rows[2], dtype) : null;
     };
     const leaf = (buf: GpuBuf): Leaf => ({ k: "leaf", buf, shape: [size], strides: [1], t: "f32" });
     if (!rows) {
@@ -199,7 +203,7 @@ export class Fusion {
     }
     if (p && b.size === size && (p.root.k === "const" || p.uses === 0)) {
       if (p.root.k === "const") return build(p.root, rows);
-      if (!measure(p.root, computed).heavy) {
+      if (!p.heavy) {
         const buf = build(p.root, rows);
         if (buf) {
           p.uses++;
@@ -290,12 +294,12 @@ export class Fusion {
     const root = op(operands.map((o) => this.#operand(o, size, inlined, state)));
     const m = measure(root, computed);
     if (this.#fits(m, 0)) {
-      const buf = this.#pending(root, m.leaves, size, dtype);
+      const buf = this.#pending(root, m, size, dtype);
       for (const b of inlined) b.inliner = buf as FBuf;
       return buf;
     }
     const plain = op(operands.map((o) => this.#operand(o, size, null, state)));
-    return this.#pending(plain, measure(plain, computed).leaves, size, dtype);
+    return this.#pending(plain, measure(plain, computed), size, dtype);
   }
 
   /**
@@ -317,9 +321,8 @@ export class Fusion {
     const m = mergeDims(shape, [strides]);
     if (p && inlined && b.size === size && isContiguous(m)) {
       if (inlined.has(b)) return p.root;
-      const heavy = p.uses === 0 && measure(p.root, computed).heavy !== null;
-      if (p.uses === 0 && !(heavy && state.heavy)) {
-        state.heavy ||= heavy;
+      if (p.uses === 0 && !(p.heavy && state.heavy)) {
+        state.heavy ||= p.heavy;
         p.uses++;
         inlined.add(b);
         return p.root;
@@ -329,14 +332,19 @@ export class Fusion {
     return { k: "leaf", buf: b, shape: m.shape, strides: m.strides[0], t };
   }
 
-  /** A pending buffer of `root`, retaining its distinct leaf buffers `leaves`. */
-  #pending(root: Node, leaves: GpuBuf[], size: number, dtype: DType): GpuBuf {
+  /** A pending buffer of `root`, retaining the distinct leaf buffers its measure found. */
+  #pending(
+    root: Node,
+    { leaves, heavy }: Pick<Measure, "leaves" | "heavy">,
+    size: number,
+    dtype: DType,
+  ): GpuBuf {
     for (const l of leaves) this.#retain(l);
     const buf: FBuf = {
       buffer: undefined as unknown as GPUBuffer,
       size,
       dtype,
-      pending: { root, leaves, built: leaves.length, uses: 0 },
+      pending: { root, leaves, built: leaves.length, heavy: heavy !== null, uses: 0 },
     };
     if (root.k !== "const") owners.set(root, buf);
     return buf;
@@ -374,7 +382,7 @@ export class Fusion {
     const outs = [b, ...extras.map((n) => owners.get(n)!)];
     for (const o of outs) o.buffer = this.gpu.alloc(o.size, o.dtype).buffer;
     const extraBufs = outs.slice(1).map((o) => o.buffer);
-    const h = m.heavy?.node;
+    const h = m.heavy;
     if (h?.k === "mm") {
       const k = compile(p.root, cut, { extras, binding: MATMUL_BINDINGS, word: MATMUL_WORDS });
       const tile = tileFor(h.x.m, h.x.n);
@@ -412,7 +420,7 @@ export class Fusion {
         groups(b.size),
       );
     }
-    for (const o of outs) this.#done(o, h !== undefined);
+    for (const o of outs) this.#done(o, h !== null);
     return b;
   }
 
@@ -458,13 +466,13 @@ function planOf(p: Pending, reads: typeof READS[number]): { m: Measure; extras: 
   const m = measure(p.root, cut);
   const extras: Node[] = [];
   if (m.heavy) {
-    const above = new Set<Node>([m.heavy.node]);
+    const above = new Set<Node>([m.heavy]);
     for (const n of topo(p.root, cut)) {
       if (cutLeaf(n, cut) || !children(n).some((c) => above.has(c))) continue;
       above.add(n);
       if (n !== p.root && owners.get(n)?.pending?.root === n) extras.push(n);
     }
-    if (m.heavy.node !== p.root && owners.get(m.heavy.node)?.pending) extras.unshift(m.heavy.node);
+    if (m.heavy !== p.root && owners.get(m.heavy)?.pending) extras.unshift(m.heavy);
   }
   return { m, extras, cut };
 }
@@ -520,7 +528,7 @@ interface Measure {
   words: number;
   ops: number;
   /** The matmul or reduction the expression runs (the last found), and how many it has. */
-  heavy: { node: Heavy } | null;
+  heavy: Heavy | null;
   heavies: number;
 }
 
@@ -540,11 +548,11 @@ function measure(root: Node, cut: Cut): Measure {
       if (!keys.has(key)) words += accessWords(n);
       keys.add(key);
     } else if (n.k === "mm") {
-      heavies++, heavy = { node: n };
+      heavies++, heavy = n;
       operands.push(n.x.a, n.x.b);
       inputs += MATMUL_BINDINGS - 2, words += MATMUL_WORDS - 1;
     } else if (n.k === "red") {
-      heavies++, heavy = { node: n };
+      heavies++, heavy = n;
       const pro = measure(n.pro, cut);
       operands.push(...pro.leaves);
       inputs += pro.inputs, words += REDUCE_WORDS - 1 + pro.words, ops += pro.ops;

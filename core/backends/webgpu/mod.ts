@@ -7,7 +7,7 @@
  * targets of a large `scatter` (assign) keep an unspecified one of the values, as PyTorch on
  * CUDA; overlapping `stridedSet` views (stride 0) likewise.
  */
-import type { Backend, BinaryOp, Buf, ReduceOp, UnaryOp } from "../../backend.ts";
+import type { Backend, BinaryOp, Buf, MatmulDims, ReduceOp, UnaryOp } from "../../backend.ts";
 import type { DType, TypedArray } from "../../dtype.ts";
 import { type Gpu, type GpuBuf, type PoolStats, requestGpu } from "./device.ts";
 import { Fusion } from "./fusion.ts";
@@ -122,30 +122,8 @@ export class WebGpuBackend implements Backend {
   sortIndices(x: Buf, dtype: DType, shape: number[], axis: number, descending: boolean): Buf {
     return sortIndices(this.gpu, this.#g(x), dtype, shape, axis, descending);
   }
-  matmul(
-    a: Buf,
-    b: Buf,
-    batch: number,
-    m: number,
-    n: number,
-    k: number,
-    transA: boolean,
-    transB: boolean,
-    aBatchStride: number,
-    bBatchStride: number,
-  ): Buf {
-    const x: M.MatmulArgs = {
-      a: this.#g(a),
-      b: this.#g(b),
-      batch,
-      m,
-      n,
-      k,
-      transA,
-      transB,
-      aBatchStride,
-      bBatchStride,
-    };
+  matmul(a: Buf, b: Buf, d: MatmulDims): Buf {
+    const x: M.MatmulArgs = { ...d, a: this.#g(a), b: this.#g(b) };
     return this.fusion.matmul(x) ?? M.matmul(this.gpu, x);
   }
   strided(x: Buf, dtype: DType, shape: number[], strides: number[], offset: number): Buf {

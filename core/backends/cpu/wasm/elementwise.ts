@@ -18,7 +18,7 @@
  * three lanes past their runs likewise (values that only reach those lanes).
  */
 import { blasOn, checkExtents, foldsIntoOne, sgemmItems } from "../blas.ts";
-import type { BinaryOp, UnaryOp, Windows } from "../../../backend.ts";
+import type { BinaryOp, MatmulDims, UnaryOp, Windows } from "../../../backend.ts";
 import { tapRanges } from "../windows.ts";
 import { mapPool } from "./mod.ts";
 import { mapFunctions } from "./pool.ts";
@@ -566,25 +566,19 @@ export function poolSgemm(
   A: Float32Array,
   B: Float32Array,
   out: Float32Array,
-  batch: number,
-  m: number,
-  n: number,
-  k: number,
-  transA: boolean,
-  transB: boolean,
-  aBatchStride: number,
-  bBatchStride: number,
+  d: MatmulDims,
 ): boolean {
+  const { batch, m, n, k, transA, transB, aBatchStride, bBatchStride } = d;
   if (batch * m * n * k === 0 || !blasOn()) return false;
   const s = init(), pool = s && mapPool(); // (mapPool starts the pool: only when it will run)
   if (!s || !pool) return false;
   const a = s.heap.addressOf(A), b = s.heap.addressOf(B), c = s.heap.addressOf(out);
   if (a < 0 || b < 0 || c < 0) return false;
-  checkExtents(A, B, out, batch, m, n, k, aBatchStride, bBatchStride);
+  checkExtents(A, B, out, d);
   const lda = transA ? m : k, ldb = transB ? k : n;
   let rows = m, items = batch, block = m, rStep = 0;
   let aStep = 4 * aBatchStride, bStep = 4 * bBatchStride, cStep = 4 * m * n;
-  if (batch === 1 || foldsIntoOne(batch, m, k, transA, aBatchStride, bBatchStride)) {
+  if (batch === 1 || foldsIntoOne(d)) {
     rows = batch * m;
     block = rStep = Math.ceil(rows / pool.threads);
     items = Math.ceil(rows / block);

@@ -16,7 +16,9 @@
  * place and C is written straight into the output where its tiles fit; anything else is
  * copied through a temporary heap block. A batch too big for the memory is done in halves.
  */
+import type { MatmulDims } from "../../../backend.ts";
 import { envVar } from "../../../env.ts";
+import { checkExtents } from "../blas.ts";
 import { GemmWorker, type KernelExports, type Problem, scratchAddress } from "./gemm.ts";
 import { buildGemmModule, hasRelaxedSimd, hasSimd, MR, NR } from "./kernel.ts";
 import { type Heap, MAX_THREADS, memoryImport, wasmMemory } from "./memory.ts";
@@ -115,17 +117,11 @@ export function wasmMatmul(
   A: Float32Array,
   B: Float32Array,
   out: Float32Array,
-  batch: number,
-  m: number,
-  n: number,
-  k: number,
-  transA: boolean,
-  transB: boolean,
-  aBatchStride: number,
-  bBatchStride: number,
+  d: MatmulDims,
 ): boolean {
   const s = init();
   if (!s) return false;
+  const { batch, m, n, k, transA, transB, aBatchStride, bBatchStride } = d;
   if (batch * m * n === 0) return true;
   if (k === 0) {
     out.fill(0, 0, batch * m * n);
@@ -159,12 +155,8 @@ export function wasmMatmul(
     nPad,
     pbAddr: 0,
   };
+  checkExtents(A, B, out, d);
   const aLen = (batch - 1) * aBatchStride + m * k, bLen = (batch - 1) * bBatchStride + k * n;
-  if (A.length < aLen || B.length < bLen) {
-    throw new Error(
-      `matmul: operands hold ${A.length} and ${B.length} floats, need ${aLen}, ${bLen}`,
-    );
-  }
   // Operands already in the kernel memory (the CPU backend's heap arrays) are read in place;
   // others are copied into a temporary block, as is C unless it can be written straight
   // into `out` (whole NR-wide rows, and whole MR-tall tiles or room after out for the last).
@@ -181,20 +173,13 @@ export function wasmMatmul(
   if (tmp < 0) {
     // Too big for the Wasm memory at once: do the batch in two halves.
     if (batch === 1) return false;
-    const h = batch >> 1, aS = aBatchStride, bS = bBatchStride, mn = m * n;
-    return wasmMatmul(A, B, out.subarray(0, h * mn), h, m, n, k, transA, transB, aS, bS) &&
+    const h = batch >> 1, mn = m * n;
+    return wasmMatmul(A, B, out.subarray(0, h * mn), { ...d, batch: h }) &&
       wasmMatmul(
-        A.subarray(h * aS),
-        B.subarray(h * bS),
+        A.subarray(h * aBatchStride),
+        B.subarray(h * bBatchStride),
         out.subarray(h * mn),
-        batch - h,
-        m,
-        n,
-        k,
-        transA,
-        transB,
-        aS,
-        bS,
+        { ...d, batch: batch - h },
       );
   }
   P.aOff = (aAt >= 0 ? aAt : tmp) / 4;

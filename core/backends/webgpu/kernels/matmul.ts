@@ -13,6 +13,7 @@
  * elementwise expression and may store more than one buffer. Parameter words 0-5 are the
  * matmul's, an epilogue's start at word 6; bindings 1-3 are O, A and B, an epilogue's start at 4.
  */
+import type { MatmulDims } from "../../../backend.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
 import { PRELUDE } from "./wgsl.ts";
 
@@ -114,17 +115,9 @@ ${each(4, (c) => `      if (j0 + ${c}u < N) { epi(ooff + i * N + j0 + ${c}u, acc
 }
 
 /** The operands and sizes of one batched matmul (see Backend.matmul). */
-export interface MatmulArgs {
+export interface MatmulArgs extends MatmulDims {
   a: GpuBuf;
   b: GpuBuf;
-  batch: number;
-  m: number;
-  n: number;
-  k: number;
-  transA: boolean;
-  transB: boolean;
-  aBatchStride: number;
-  bBatchStride: number;
 }
 
 /**

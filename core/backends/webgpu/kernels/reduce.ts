@@ -73,8 +73,8 @@ export const REDUCE_WORDS = 4;
  * Folds [outer, r, inner] into [outer, inner]. A workgroup folds at most `CHUNK` elements of a
  * row; longer rows leave [outer, chunks, inner] partials that a second call folds. (Besides
  * spreading work, this bounds the loop trip count per thread: llvmpipe ends any invocation's
- * loops after 65,535 iterations in total.) With `f` (float32 only), the input is f's prologue
- * and the output goes through f's epilogue, in the last pass.
+ * loops after 65,535 iterations in total.) With `f` (float32 only; x is then null), the input
+ * is f's prologue and the output goes through f's epilogue, in the last pass.
  */
 export function reduceRows(
   gpu: Gpu,
