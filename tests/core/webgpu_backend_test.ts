@@ -532,7 +532,7 @@ t(
 );
 
 t(
-  "matmul: odd sizes, every transpose combination, batched with broadcast batch strides",
+  "matmul: odd sizes, every transpose combination, every tile, batched with broadcast batch strides",
   async () => {
     const g = new Generator(11);
     const cases = [
@@ -543,10 +543,16 @@ t(
       [1, 130, 70, 200, 1, 1],
       [5, 2, 3, 4, 1, 1],
       [1, 3, 4, 0, 1, 1],
+      // the large tile (8 x 4 blocks): vec4 loads (all sizes multiples of 4), then scalar loads
+      // with partial tiles and a broadcast batch; transposes both or neither (each operand's
+      // load is generated on its own, so these cover all four loads of either kind)
+      [1, 1024, 1028, 8, 1, 1],
+      [2, 1030, 1025, 7, 1, 0],
     ];
     for (const [batch, m, n, k, bcA, bcB] of cases) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
+          if (m * n >= 1024 * 1024 && transA !== transB) continue;
           const as = bcA ? m * k : 0, bs = bcB ? k * n : 0;
           const a = data("float32", Math.max(as * batch, m * k), g),
             b = data("float32", Math.max(bs * batch, k * n), g);

@@ -102,7 +102,9 @@ Deno.test({
     a.dispose(); // b's expression still reads a's buffer
     const bd = await b.data();
     for (let i = 0; i < host.length; i++) {
-      assert.equal(bd[i], Math.fround(Math.fround(host[i] * 3) + 1), `[${i}]`);
+      // rounded after each op, or once where the compiler contracts into an fma (NVIDIA does)
+      const twice = Math.fround(Math.fround(host[i] * 3) + 1), once = Math.fround(host[i] * 3 + 1);
+      assert.ok(bd[i] === twice || bd[i] === once, `[${i}] ${bd[i]} vs ${twice}`);
     }
     b.dispose();
 

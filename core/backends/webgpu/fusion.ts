@@ -46,11 +46,12 @@ import { hostBits } from "./kernels/creation.ts";
 import { F_HELPERS, F_UNARY } from "./kernels/elementwise.ts";
 import {
   dispatchMatmul,
+  kernelFor,
+  kernelKey,
   MATMUL_BINDINGS,
   MATMUL_WORDS,
   type MatmulArgs,
   matmulSource,
-  tileFor,
 } from "./kernels/matmul.ts";
 import { REDUCE_WORDS, reducedLast, reduceRows } from "./kernels/reduce.ts";
 import { groups, main1d, out, PRELUDE } from "./kernels/wgsl.ts";
@@ -385,10 +386,12 @@ export class Fusion {
     const h = m.heavy;
     if (h?.k === "mm") {
       const k = compile(p.root, cut, { extras, binding: MATMUL_BINDINGS, word: MATMUL_WORDS });
-      const tile = tileFor(h.x.m, h.x.n);
-      const source = matmulSource(h.x.transA, h.x.transB, tile, k.body, helpers(k) + k.decls);
-      const pipeline = this.gpu.pipeline(source, () => source);
-      dispatchMatmul(this.gpu, pipeline, h.x, b.buffer, [...extraBufs, ...k.inputs], k.params);
+      const s = kernelFor(h.x), decls = helpers(k) + k.decls;
+      // keyed by what the source is made of: generating it took 77-171 us a matmul
+      const key = `${kernelKey(s)}\n${decls}\n${k.body}`;
+      const pipeline = this.gpu.pipeline(key, () => matmulSource(s, k.body, decls));
+      const bufs = [...extraBufs, ...k.inputs];
+      dispatchMatmul(this.gpu, pipeline, h.x, s.tile, b.buffer, bufs, k.params);
       this.runs.matmul++;
     } else if (h?.k === "red") {
       // The epilogue's buffers and parameter words come first: a second pass (long rows) binds

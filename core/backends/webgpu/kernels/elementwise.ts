@@ -4,6 +4,7 @@
  */
 import type { UnaryOp } from "../../../backend.ts";
 import { BOOL_UNARY, type DType } from "../../../dtype.ts";
+import { ERF_CLAMP, ERF_P, ERF_Q } from "../../cpu/elementwise.ts";
 import type { Gpu, GpuBuf } from "../device.ts";
 import { groups, input, main1d, out, PRELUDE, wgslType } from "./wgsl.ts";
 
@@ -43,8 +44,8 @@ export const F_UNARY: Record<UnaryOp, string> = {
   log1p: "log1p_(x)",
   expm1: "expm1_(x)",
   sqrt: "select(sqrt(x), nan(), x < 0.0)",
-  sin: "sin(x)",
-  cos: "cos(x)",
+  sin: "sincos_(x, false)",
+  cos: "sincos_(x, true)",
   tanh: "tanh(clamp(x, -10.0, 10.0))",
   sigmoid: "1.0 / (1.0 + exp(-x))",
   relu: "select(x, 0.0, x <= 0.0)",
@@ -60,8 +61,32 @@ export const F_UNARY: Record<UnaryOp, string> = {
   logicalNot: "select(0u, 1u, (bitcast<u32>(x) & 0x7fffffffu) == 0u)",
 };
 
-/** Float helpers: log1p/expm1 by Goldberg's correction, erf by Numerical Recipes' erfc fit. */
+/** c[0] + s (c[1] + s (...)) in WGSL, each coefficient as written in float64. */
+const horner = (c: number[]): string =>
+  c.reduceRight((acc, v, i) => (i === c.length - 1 ? `${v}` : `(${v} + s * ${acc})`), "");
+
+/**
+ * Float helpers: sin/cos by Cephes' reduction and polynomials, log1p/expm1 by Goldberg's
+ * correction, erf by the CPU backend's rational fit (cpu/elementwise.ts).
+ */
 export const F_HELPERS = /* wgsl */ `
+// sin and cos as Cephes' sinf/cosf: x = k pi/2 + y with |y| <= pi/4 (pi/2 in three parts, so
+// the reduction is accurate for |x| up to ~1e4), then their polynomials for sin y and cos y.
+// GPUs' built-ins are only bounded on [-pi, pi], and loosely (WGSL allows 2^-11 absolute): an
+// H100 was 7e-6 off at sin(100), and 2.5e-7 near sin's zeros even after a reduction.
+fn sincos_(x: f32, cosine: bool) -> f32 {
+  if (is_nan(x) || is_inf(x)) { return nan(); }
+  let k = round(x * 0.63661977236758134);
+  let y = ((x - k * 1.5703125) - k * 4.837512969970703125e-4) - k * 7.54978995489188216e-8;
+  let z = y * y;
+  let s = y + y * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+  let c = 1.0 - 0.5 * z +
+    z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+  // sin x by quadrant: s, c, -s, -c; cos x is one quadrant on
+  let q = (i32(k) + select(0, 1, cosine)) & 3;
+  let v = select(s, c, (q & 1) == 1);
+  return select(v, -v, q >= 2);
+}
 fn log_(x: f32) -> f32 {
   if (x < 0.0) { return nan(); }
   if (x == 0.0) { return -bitcast<f32>(0x7f800000u); }
@@ -80,12 +105,9 @@ fn expm1_(x: f32) -> f32 {
   return (u - 1.0) * (x / log(u));
 }
 fn erf_(x: f32) -> f32 {
-  let z = abs(x);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-    t * (-0.82215223 + t * 0.17087277)))))))));
-  return select(r - 1.0, 1.0 - r, x >= 0.0);
+  if (!(abs(x) < ${ERF_CLAMP})) { return select(sign(x), x, is_nan(x)); }
+  let s = x * x;
+  return x * ${horner(ERF_P)} / ${horner(ERF_Q)};
 }
 `;
 
