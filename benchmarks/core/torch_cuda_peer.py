@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from torch_ops_peer import WORKLOADS
+from torch_ops_peer import WORKLOADS, time_ms
 
 
 def matmul_gflops(n, tf32):
@@ -42,26 +42,6 @@ def matmul_gflops(n, tf32):
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def workload_ms(build):
-    torch.manual_seed(0)
-    run = build()
-    for _ in range(3):
-        run()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    run()
-    torch.cuda.synchronize()
-    reps = max(1, round(0.02 / max(time.perf_counter() - t0, 1e-6)))
-    times = []
-    for _ in range(15):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            run()
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) / reps * 1e3)
-    return statistics.median(times), min(times)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="256,512,1024,2048,4096")
@@ -79,7 +59,7 @@ def main():
     print("| workload | torch cuda ms (median / best) |")
     print("|---|---:|")
     for name, build in WORKLOADS.items():
-        med, best = workload_ms(build)
+        med, best = time_ms(build, torch.cuda.synchronize)
         print(f"| {name} | {med:.3f} / {best:.3f} |", flush=True)
 
 

@@ -96,13 +96,16 @@ WORKLOADS = {
 }
 
 
-def time_ms(build):
+def time_ms(build, sync=lambda: None):
+    """Median and best ms of a run; `sync` waits for queued device work (torch_cuda_peer.py)."""
     torch.manual_seed(0)
     run = build()
     for _ in range(3):
         run()
+    sync()
     t0 = time.perf_counter()
     run()
+    sync()
     once = time.perf_counter() - t0
     reps = max(1, round(0.02 / max(once, 1e-6)))  # >= ~20 ms a sample
     times = []
@@ -110,6 +113,7 @@ def time_ms(build):
         t0 = time.perf_counter()
         for _ in range(reps):
             run()
+        sync()
         times.append((time.perf_counter() - t0) / reps * 1e3)
     return statistics.median(times), min(times)
 
