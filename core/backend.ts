@@ -177,6 +177,21 @@ export interface Backend {
     bias: Buf | null,
   ): { y: Buf; stats: Buf } | null;
   /**
+   * Attention over float32 q [batch, L, E], k [batch, S, E], v [batch, S, Ev]:
+   * out = softmax(q k^T scale + mask) v, [batch, L, Ev], where `mask` (float32, added to the
+   * scores) is [L, S], or [batch, L, S] when `d.maskBatched`, and `d.causal` admits key s for
+   * query l only when s <= l. A row with no admissible key is zeros. Also returns each row's
+   * log-sum-exp of the admissible scores, float32 [batch, L] (-Infinity for such rows), for
+   * the backward pass.
+   */
+  attention?(
+    q: Buf,
+    k: Buf,
+    v: Buf,
+    mask: Buf | null,
+    d: AttentionDims,
+  ): { out: Buf; lse: Buf } | null;
+  /**
    * One Adam/AdamW update of n float32 values (torch.optim's rule, without amsgrad; see
    * core/optim/adam.ts), returning new buffers for the parameter and both moments.
    */
@@ -205,6 +220,18 @@ export interface Windows {
   dilation: number[];
   pads: [number, number, number, number]; // [top, bottom, left, right]
   out: number[]; // [oh, ow]
+}
+
+/** The sizes and flags of Backend.attention. */
+export interface AttentionDims {
+  batch: number;
+  l: number;
+  s: number;
+  e: number;
+  ev: number;
+  scale: number;
+  causal: boolean;
+  maskBatched: boolean;
 }
 
 /** The scalars of one Adam step, as adam.ts computes them. */

@@ -2,13 +2,13 @@
  * Functional ops (`F`): activations, losses, normalisation, attention. All are composed from
  * the core's primitives, so their gradients (and double backward) come for free; the
  * exceptions are binaryCrossEntropyWithLogits, whose closed-form backward is stable at x = 0,
- * and softmax, logSoftmax and layerNorm, which run one fused kernel where the backend has it
- * (ops/fused.ts; their backward passes are composed).
+ * and softmax, logSoftmax, layerNorm and scaledDotProductAttention (without dropout), which run
+ * one fused kernel where the backend has it (ops/fused.ts; their backward passes are composed).
  */
 import { noGrad, record } from "./autograd.ts";
 import { rand } from "./ops/creation.ts";
 import { where } from "./ops/elementwise.ts";
-import { fusedLayerNorm, fusedSoftmax } from "./ops/fused.ts";
+import { fusedAttention, fusedLayerNorm, fusedSoftmax } from "./ops/fused.ts";
 import { bmmT } from "./ops/matmul.ts";
 import { pad } from "./ops/shape.ts";
 import { fmtShape, normDim } from "./shape.ts";
@@ -426,6 +426,14 @@ export function scaledDotProductAttention(
 ): Tensor {
   const E = q.shape[q.ndim - 1];
   const [L, S] = [q.shape[q.ndim - 2], k.shape[k.ndim - 2]];
+  if (o.isCausal && o.attnMask) {
+    throw new Error("scaledDotProductAttention: give attnMask or isCausal, not both");
+  }
+  const scale = o.scale ?? 1 / Math.sqrt(E);
+  if (!o.dropoutP) {
+    const fused = fusedAttention(q, k, v, o.attnMask ?? null, scale, !!o.isCausal);
+    if (fused) return fused;
+  }
   const sameBatch = q.shape.slice(0, -2).join() === k.shape.slice(0, -2).join();
   const scores =
     (sameBatch
@@ -434,12 +442,9 @@ export function scaledDotProductAttention(
         L,
         S,
       ])
-      : q.matmul(k.mT)).mul(o.scale ?? 1 / Math.sqrt(E));
+      : q.matmul(k.mT)).mul(scale);
   let s = scores;
   if (o.isCausal) {
-    if (o.attnMask) {
-      throw new Error("scaledDotProductAttention: give attnMask or isCausal, not both");
-    }
     const causal = s.onesLike().bool().tril();
     s = s.maskedFill(causal.logicalNot(), -Infinity);
   }

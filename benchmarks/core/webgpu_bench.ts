@@ -1,8 +1,9 @@
 /**
  * WebGPU ops beside their peers in the same run: paperlab's webgpu backend, tfjs's webgpu
  * backend and jax-js's webgpu device. Matmul at 256, 512 and 1024 (float32, square); softmax
- * [256, 1024] and layerNorm [2048, 256], where paperlab runs both its fused kernel and the
- * composition of primitives it replaces ("composed"), to show what fusing saves.
+ * [256, 1024], layerNorm [2048, 256] and attention (32 heads of 256 x 64), where paperlab runs
+ * both its fused kernel and the composition of primitives it replaces ("composed"), to show
+ * what fusing saves.
  * `deno bench -A benchmarks/core/webgpu_bench.ts`
  *
  * Fusion (core/backends/webgpu/fusion.ts) is measured the same way: an elementwise chain, a
@@ -92,11 +93,23 @@ function opBench(f: () => Tensor): () => Promise<void> {
   };
 }
 
+/**
+ * The same op composed from primitives (the fused kernels hidden while it is queued). It must
+ * be an async function: Deno.bench awaits only those, and times a plain function that returns
+ * a promise as if it were synchronous (which made earlier "composed" rows far too fast).
+ */
+function composedBench(f: () => Tensor): () => Promise<void> {
+  const run = opBench(f);
+  return async () => {
+    await withoutFusedKernels(run);
+  };
+}
+
 {
   const group = "softmax [256,1024]";
   const x = keep(randn([256, 1024]));
   const fused = opBench(() => F.softmax(x, -1));
-  const comp = () => withoutFusedKernels(() => opBench(() => F.softmax(x, -1))());
+  const comp = composedBench(() => F.softmax(x, -1));
   await fused();
   await comp();
   Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
@@ -130,7 +143,7 @@ function opBench(f: () => Tensor): () => Promise<void> {
   const x = keep(randn([2048, 256])), w = keep(randn([256])), b = keep(randn([256]));
   const f = () => F.layerNorm(x, [256], { weight: w, bias: b });
   const fused = opBench(f);
-  const comp = () => withoutFusedKernels(() => opBench(f)());
+  const comp = composedBench(f);
   await fused();
   await comp();
   Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
@@ -149,6 +162,48 @@ function opBench(f: () => Tensor): () => Promise<void> {
     };
     await peer();
     Deno.bench(`${group}: tfjs webgpu`, { group }, peer);
+  }
+}
+
+{
+  // Self-attention of 32 heads (batch 4 x 8 heads) of 256 positions, head size 64.
+  const [B, H, L, E] = [4, 8, 256, 64];
+  const group = `attention [${B},${H},${L},${E}]`;
+  const [q, k, v] = [0, 1, 2].map(() => keep(randn([B, H, L, E])));
+  const f = () => F.scaledDotProductAttention(q, k, v);
+  const fused = opBench(f);
+  const comp = composedBench(f);
+  await fused();
+  await comp();
+  Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
+  Deno.bench(`${group}: paperlab webgpu composed`, { group }, comp);
+  if (tfReady) {
+    const [tq, tk, tv] = [0, 1, 2].map(() => tf.randomNormal([B * H, L, E]));
+    const peer = async () => {
+      const y = tf.tidy(() =>
+        tf.matMul(tf.softmax(tf.matMul(tq, tk, false, true).mul(1 / Math.sqrt(E))), tv)
+      );
+      await y.data();
+      y.dispose();
+    };
+    await peer();
+    Deno.bench(`${group}: tfjs webgpu`, { group }, peer);
+  }
+  if (jaxReady) {
+    // jax-js lays attention out as [B, L, N, H]; jit lets it fuse what it can.
+    const arr = () =>
+      jnp.array(Float32Array.from({ length: B * H * L * E }, () => Math.random() * 2 - 1), {
+        shape: [B, L, H, E],
+      });
+    const [jq, jk, jv] = [arr(), arr(), arr()];
+    const att = jit((a: JArray, b: JArray, c: JArray) => jnn.dotProductAttention(a, b, c));
+    const peer = async () => {
+      const y = att(jq.ref, jk.ref, jv.ref);
+      await y.data();
+      if (y.refCount > 0) y.dispose();
+    };
+    await peer();
+    Deno.bench(`${group}: jax-js webgpu`, { group }, peer);
   }
 }
 

@@ -140,7 +140,11 @@ export class MultiheadAttention extends Module {
     // Masks, merged into one additive float mask broadcastable to (N*H, L, S).
     let mask: Tensor | null = o.attnMask ? additiveMask(o.attnMask) : null;
     if (mask && mask.ndim === 2) mask = mask.unsqueeze(0); // (1, L, S)
-    if (!mask && o.isCausal) {
+    const needWeights = o.needWeights ?? true;
+    // Without weights to return, a causal mask alone goes to SDPA as isCausal, which its
+    // fused kernel applies without reading a mask.
+    const causalOnly = !mask && !!o.isCausal && !kpm && !needWeights;
+    if (!mask && o.isCausal && !causalOnly) {
       mask = F.where(full([L, S], true).triu(1), -Infinity, 0).unsqueeze(0); // (1, L, S)
     }
     if (kpm) {
@@ -149,15 +153,24 @@ export class MultiheadAttention extends Module {
       mask = mask ? mask.add(pad) : pad;
     }
 
-    let scores = qh.mul(1 / Math.sqrt(hd)).matmul(kh.transpose(1, 2)); // (N*H, L, S)
-    if (mask) scores = scores.add(mask);
-    let attn = F.softmax(scores, -1);
-    if (this.training && this.dropout > 0) attn = F.dropout(attn, { p: this.dropout });
-    const ctx = attn.matmul(vh).transpose(0, 1).reshape([L * N, E]); // (L*N, E)
+    const dropoutP = this.training ? this.dropout : 0;
+    let ctxHeads: Tensor, attn: Tensor | null = null; // (N*H, L, hd)
+    if (needWeights) {
+      let scores = qh.mul(1 / Math.sqrt(hd)).matmul(kh.transpose(1, 2)); // (N*H, L, S)
+      if (mask) scores = scores.add(mask);
+      attn = F.softmax(scores, -1);
+      if (dropoutP > 0) attn = F.dropout(attn, { p: dropoutP });
+      ctxHeads = attn.matmul(vh);
+    } else {
+      // No weights to return: one fused kernel where the backend has it, as PyTorch's SDPA.
+      const how = causalOnly ? { isCausal: true, dropoutP } : { attnMask: mask, dropoutP };
+      ctxHeads = F.scaledDotProductAttention(qh, kh, vh, how);
+    }
+    const ctx = ctxHeads.transpose(0, 1).reshape([L * N, E]); // (L*N, E)
     let out = this.outProj.forward(ctx).reshape([L, N, E]);
 
     let weights: Tensor | null = null;
-    if (o.needWeights ?? true) {
+    if (attn) {
       weights = attn.reshape([N, H, L, S]);
       if (o.averageAttnWeights ?? true) weights = weights.mean(1); // (N, L, S)
       if (!batched) weights = weights.squeeze(0);

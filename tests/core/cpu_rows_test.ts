@@ -168,7 +168,8 @@ async function close(a: Tensor, b: Tensor, tol: number, what: string) {
   assert(x.length === y.length, what);
   for (let i = 0; i < x.length; i++) {
     assert(
-      Math.abs(x[i] - y[i]) <= tol * Math.max(1, Math.abs(y[i])),
+      Math.abs(x[i] - y[i]) <= tol * Math.max(1, Math.abs(y[i])) ||
+        (Number.isNaN(x[i]) && Number.isNaN(y[i])) || x[i] === y[i],
       `${what}[${i}]: ${x[i]} vs ${y[i]}`,
     );
   }
@@ -201,5 +202,27 @@ Deno.test({
     const [h1, h2] = [hvp(), withoutFusedKernels(hvp)];
     await close(h1[0], h2[0], 1e-4, "H v (x)");
     await close(h1[1], h2[1], 1e-4, "H v (w)");
+  },
+});
+
+Deno.test({
+  name: "fused softmax / logSoftmax / layerNorm over many short rows (a thread per row on webgpu)",
+  ignore: !fusedHere,
+  async fn() {
+    for (const cols of [9, 128]) {
+      const d = rand(1100 * cols, -6, 6);
+      d.fill(-Infinity, 3 * cols, 4 * cols); // an all -Infinity row
+      d[5 * cols + 2] = NaN;
+      d[7 * cols] = Infinity;
+      const x = tensor(d, { shape: [1100, cols] });
+      const w = tensor(rand(cols)), b = tensor(rand(cols));
+      const ops = (x: Tensor) => [
+        F.softmax(x, -1),
+        F.logSoftmax(x, -1),
+        F.layerNorm(x, [cols], { weight: w, bias: b }),
+      ];
+      const fused = scope(() => ops(x)), comp = withoutFusedKernels(() => scope(() => ops(x)));
+      for (let i = 0; i < 3; i++) await close(fused[i], comp[i], 2e-5, `${cols} cols, op ${i}`);
+    }
   },
 });

@@ -398,6 +398,8 @@ t(
       [[2, 1, 3], [1]],
       [[3, 0, 2], [1]],
       [[1000, 300], [1]],
+      [[1024, 128], [1]], // the longest short rows: a thread per row
+      [[1023, 128], [1]], // one row too few: a workgroup per row
     ];
     for (const op of REDUCE) {
       for (const dtype of ["float32", "int32"] as DType[]) {

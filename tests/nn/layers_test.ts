@@ -5,7 +5,7 @@
  * running statistics must match.
  */
 import assert from "node:assert/strict";
-import { scope, type Tensor } from "../../mod.ts";
+import { randn, scope, type Tensor } from "../../mod.ts";
 import * as nn from "../../core/nn/mod.ts";
 import { assertCloseEnc, type Enc, fromEnc, nnFixture, stateFrom } from "./_helpers.ts";
 
@@ -157,3 +157,17 @@ for (const c of fx.layers as Case[]) {
     m.dispose();
   });
 }
+
+Deno.test("MultiheadAttention isCausal: the same output with and without weights", async () => {
+  const m = new nn.MultiheadAttention(8, 2);
+  const x = randn([5, 3, 8]);
+  const [a, w] = m.forward(x, x, x, { isCausal: true });
+  const [b, none] = m.forward(x, x, x, { isCausal: true, needWeights: false });
+  assert.equal(none, null);
+  const [da, db] = [await a.data(), await b.data()];
+  da.forEach((v, i) => assert.ok(Math.abs(v - db[i]) < 1e-5, `[${i}] ${v} vs ${db[i]}`));
+  // The weights are causal: nothing above the diagonal.
+  const wd = await w!.data(); // [N, L, S]
+  for (let i = 0; i < wd.length; i++) if (i % 5 > Math.floor(i / 5) % 5) assert.equal(wd[i], 0);
+  m.dispose();
+});

@@ -7,10 +7,19 @@
  * targets of a large `scatter` (assign) keep an unspecified one of the values, as PyTorch on
  * CUDA; overlapping `stridedSet` views (stride 0) likewise.
  */
-import type { Backend, BinaryOp, Buf, MatmulDims, ReduceOp, UnaryOp } from "../../backend.ts";
+import type {
+  AttentionDims,
+  Backend,
+  BinaryOp,
+  Buf,
+  MatmulDims,
+  ReduceOp,
+  UnaryOp,
+} from "../../backend.ts";
 import type { DType, TypedArray } from "../../dtype.ts";
 import { type Gpu, type GpuBuf, type PoolStats, requestGpu } from "./device.ts";
 import { Fusion } from "./fusion.ts";
+import { attention } from "./kernels/attention.ts";
 import * as B from "./kernels/binary.ts";
 import * as C from "./kernels/creation.ts";
 import * as E from "./kernels/elementwise.ts";
@@ -153,6 +162,16 @@ export class WebGpuBackend implements Backend {
   ): { y: Buf; stats: Buf } | null {
     const w = weight ? this.#g(weight) : null, b = bias ? this.#g(bias) : null;
     return Fu.layerNormRows(this.gpu, this.#g(x), rows, cols, eps, w, b);
+  }
+  attention(
+    q: Buf,
+    k: Buf,
+    v: Buf,
+    mask: Buf | null,
+    d: AttentionDims,
+  ): { out: Buf; lse: Buf } | null {
+    const m = mask ? this.#g(mask) : null;
+    return attention(this.gpu, this.#g(q), this.#g(k), this.#g(v), m, d);
   }
   gather(x: Buf, dtype: DType, xShape: number[], dim: number, idx: Buf, idxShape: number[]): Buf {
     return I.gather(this.gpu, this.#g(x), dtype, xShape, dim, this.#g(idx), idxShape);

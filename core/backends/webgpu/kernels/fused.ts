@@ -1,12 +1,12 @@
 /**
  * Fused row kernels: softmax / logSoftmax and layerNorm over the rows of a float32
  * [rows, cols], one workgroup per row. Threads fold a strided share of the row, then a tree in
- * workgroup memory combines them; each kernel reads its row two or three times and writes it
+ * workgroup memory combines them; many short rows take a thread each instead. Each kernel reads its row two or three times and writes it
  * once, where the composed ops take five (softmax) to nine (layerNorm) passes and launches.
  */
 import { fbits, type Gpu, type GpuBuf } from "../device.ts";
-import { opCode } from "./reduce.ts";
-import { PRELUDE } from "./wgsl.ts";
+import { opCode, SHORT_ROW, SHORT_ROWS } from "./reduce.ts";
+import { groups, PRELUDE, WG } from "./wgsl.ts";
 
 const FWG = 256;
 /** Longest row the kernels take: llvmpipe ends an invocation's loops after 65,535 steps. */
@@ -41,6 +41,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let base = row * n;
 `;
 
+/**
+ * The entry of a kernel with a thread per row (rows at most SHORT_ROW long, at least
+ * SHORT_ROWS of them; see reduce.ts), where `fold(name, v)` is just v.
+ */
+const THREAD_HEAD = (bindings: string) =>
+  PRELUDE + bindings + opCode("max", "f32").fn + `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * ${WG}u + lid;
+  if (row >= pu(0u)) { return; }
+  let n = pu(1u);
+  let base = row * n;
+`;
+
+/** Loops over a row and folds across its threads, in the workgroup or thread-per-row form. */
+function rowForm(rows: number, cols: number) {
+  const short = cols <= SHORT_ROW && rows >= SHORT_ROWS;
+  return {
+    short,
+    head: short ? THREAD_HEAD : HEAD,
+    loop: short ? "for (var j = 0u; j < n; j++)" : `for (var j = lid; j < n; j += ${FWG}u)`,
+    fold: (tree: string, v: string) => short ? v : `${tree}(${v}, lid)`,
+    workgroups: short ? groups(rows) : rows,
+  };
+}
+
 /** Softmax (log: logSoftmax) of each row, or null for rows too long for the kernel. */
 export function softmaxRows(
   gpu: Gpu,
@@ -51,34 +78,36 @@ export function softmaxRows(
 ): GpuBuf | null {
   if (cols > FUSED_MAX_COLS) return null;
   const o = gpu.alloc(rows * cols, "float32");
+  const { short, head, loop, fold, workgroups } = rowForm(rows, cols);
   const p = gpu.pipeline(
-    `softmaxRows:${log}`,
+    `softmaxRows:${log}:${short}`,
     () =>
-      HEAD(`@group(0) @binding(1) var<storage, read_write> O: array<f32>;
+      head(`@group(0) @binding(1) var<storage, read_write> O: array<f32>;
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 `) + `
-  // rows = pu(0) = the number of workgroups, so every thread reaches every barrier.
+  // Workgroup form: rows = pu(0) = the number of workgroups, so every thread reaches every
+  // barrier.
   var m = -bitcast<f32>(0x7f800000u);
-  for (var j = lid; j < n; j += ${FWG}u) { m = comb(m, X[base + j]); }
-  m = treeMax(m, lid);
+  ${loop} { m = comb(m, X[base + j]); }
+  m = ${fold("treeMax", "m")};
   // A NaN, a +Infinity or an all -Infinity row is NaN throughout (as PyTorch).
   if (is_nan(m) || is_inf(m)) {
-    for (var j = lid; j < n; j += ${FWG}u) { O[base + j] = nan(); }
+    ${loop} { O[base + j] = nan(); }
     return;
   }
   var s = 0.0;
-  for (var j = lid; j < n; j += ${FWG}u) { s += exp(X[base + j] - m); }
-  s = treeSum(s, lid);
+  ${loop} { s += exp(X[base + j] - m); }
+  s = ${fold("treeSum", "s")};
   ${
         log
-          ? "let ls = log(s);\n  for (var j = lid; j < n; j += " + FWG +
-            "u) { O[base + j] = (X[base + j] - m) - ls; }"
-          : "let inv = 1.0 / s;\n  for (var j = lid; j < n; j += " + FWG +
-            "u) { O[base + j] = exp(X[base + j] - m) * inv; }"
+          ? `let ls = log(s);
+  ${loop} { O[base + j] = (X[base + j] - m) - ls; }`
+          : `let inv = 1.0 / s;
+  ${loop} { O[base + j] = exp(X[base + j] - m) * inv; }`
       }
 }`,
   );
-  gpu.dispatch(p, [o.buffer, x.buffer], [rows, cols], rows);
+  gpu.dispatch(p, [o.buffer, x.buffer], [rows, cols], workgroups);
   return o;
 }
 
@@ -104,22 +133,26 @@ export function layerNormRows(
   ];
   if (w) bind.push(`@group(0) @binding(${bind.length + 1}) var<storage, read> W: array<f32>;`);
   if (b) bind.push(`@group(0) @binding(${bind.length + 1}) var<storage, read> B: array<f32>;`);
-  const p = gpu.pipeline(`layerNormRows:${!!w}:${!!b}`, () =>
-    HEAD(bind.join("\n") + "\n") + `
+  const { short, head, loop, fold, workgroups } = rowForm(rows, cols);
+  const p = gpu.pipeline(
+    `layerNormRows:${!!w}:${!!b}:${short}`,
+    () =>
+      head(bind.join("\n") + "\n") + `
   var s = 0.0;
-  for (var j = lid; j < n; j += ${FWG}u) { s += X[base + j]; }
-  let mean = treeSum(s, lid) / f32(n);
+  ${loop} { s += X[base + j]; }
+  let mean = ${fold("treeSum", "s")} / f32(n);
   var q = 0.0;
-  for (var j = lid; j < n; j += ${FWG}u) { let d = X[base + j] - mean; q += d * d; }
-  let rstd = 1.0 / sqrt(treeSum(q, lid) / f32(n) + pf(2u));
-  for (var j = lid; j < n; j += ${FWG}u) {
+  ${loop} { let d = X[base + j] - mean; q += d * d; }
+  let rstd = 1.0 / sqrt(${fold("treeSum", "q")} / f32(n) + pf(2u));
+  ${loop} {
     O[base + j] = (X[base + j] - mean) * rstd${w ? " * W[j]" : ""}${b ? " + B[j]" : ""};
   }
-  if (lid == 0u) { S[2u * row] = mean; S[2u * row + 1u] = rstd; }
-}`);
+  ${short ? "" : "if (lid == 0u) "}{ S[2u * row] = mean; S[2u * row + 1u] = rstd; }
+}`,
+  );
   const bufs = [y.buffer, stats.buffer, x.buffer];
   if (w) bufs.push(w.buffer);
   if (b) bufs.push(b.buffer);
-  gpu.dispatch(p, bufs, [rows, cols, fbits(eps)], rows);
+  gpu.dispatch(p, bufs, [rows, cols, fbits(eps)], workgroups);
   return { y, stats };
 }
