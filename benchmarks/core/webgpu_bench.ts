@@ -94,26 +94,26 @@ function opBench(f: () => Tensor): () => Promise<void> {
 }
 
 /**
- * The same op composed from primitives (the fused kernels hidden while it is queued). It must
- * be an async function: Deno.bench awaits only those, and times a plain function that returns
- * a promise as if it were synchronous (which made earlier "composed" rows far too fast).
+ * Registers paperlab's fused run of `f` (the group's baseline) and its composed run (the fused
+ * kernels hidden while it is queued), each run once first. The composed run must be an async
+ * function: Deno.bench awaits only those, and times a plain function that returns a promise as
+ * if it were synchronous (which made earlier "composed" rows far too fast).
  */
-function composedBench(f: () => Tensor): () => Promise<void> {
-  const run = opBench(f);
-  return async () => {
-    await withoutFusedKernels(run);
+async function fusedAndComposed(group: string, f: () => Tensor): Promise<void> {
+  const fused = opBench(f);
+  const comp = async () => {
+    await withoutFusedKernels(fused);
   };
+  await fused();
+  await comp();
+  Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
+  Deno.bench(`${group}: paperlab webgpu composed`, { group }, comp);
 }
 
 {
   const group = "softmax [256,1024]";
   const x = keep(randn([256, 1024]));
-  const fused = opBench(() => F.softmax(x, -1));
-  const comp = composedBench(() => F.softmax(x, -1));
-  await fused();
-  await comp();
-  Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
-  Deno.bench(`${group}: paperlab webgpu composed`, { group }, comp);
+  await fusedAndComposed(group, () => F.softmax(x, -1));
   if (tfReady) {
     const tx = tf.randomNormal([256, 1024]);
     const peer = async () => {
@@ -141,13 +141,7 @@ function composedBench(f: () => Tensor): () => Promise<void> {
 {
   const group = "layerNorm [2048,256]";
   const x = keep(randn([2048, 256])), w = keep(randn([256])), b = keep(randn([256]));
-  const f = () => F.layerNorm(x, [256], { weight: w, bias: b });
-  const fused = opBench(f);
-  const comp = composedBench(f);
-  await fused();
-  await comp();
-  Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
-  Deno.bench(`${group}: paperlab webgpu composed`, { group }, comp);
+  await fusedAndComposed(group, () => F.layerNorm(x, [256], { weight: w, bias: b }));
   if (tfReady) {
     const tx = tf.randomNormal([2048, 256]),
       tw = tf.randomNormal([256]),
@@ -170,13 +164,7 @@ function composedBench(f: () => Tensor): () => Promise<void> {
   const [B, H, L, E] = [4, 8, 256, 64];
   const group = `attention [${B},${H},${L},${E}]`;
   const [q, k, v] = [0, 1, 2].map(() => keep(randn([B, H, L, E])));
-  const f = () => F.scaledDotProductAttention(q, k, v);
-  const fused = opBench(f);
-  const comp = composedBench(f);
-  await fused();
-  await comp();
-  Deno.bench(`${group}: paperlab webgpu fused`, { group, baseline: true }, fused);
-  Deno.bench(`${group}: paperlab webgpu composed`, { group }, comp);
+  await fusedAndComposed(group, () => F.scaledDotProductAttention(q, k, v));
   if (tfReady) {
     const [tq, tk, tv] = [0, 1, 2].map(() => tf.randomNormal([B * H, L, E]));
     const peer = async () => {

@@ -127,3 +127,15 @@ export async function assertTensorClose(
   const data = await actual.data();
   assertClose(data, decodeData(expected), what, tol, expected.dtype !== "float32");
 }
+
+/** A generator of deterministic uniform floats in [lo, hi) (a linear congruential generator). */
+export function lcgRand(seed: number): (n: number, lo?: number, hi?: number) => Float32Array {
+  return (n, lo = -1, hi = 1) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) | 0;
+      a[i] = lo + (hi - lo) * ((seed >>> 8) / (1 << 24));
+    }
+    return a;
+  };
+}

@@ -17,18 +17,10 @@ import {
 } from "../../core/backends/cpu/wasm/elementwise.ts";
 import { heapArray } from "../../core/backends/cpu/wasm/memory.ts";
 import { withoutFusedKernels } from "../../core/ops/fused.ts";
+import { lcgRand } from "./_helpers.ts";
 import { F, grad, scope, type Tensor, tensor } from "../../mod.ts";
 
-let seed = 777;
-/** Deterministic uniform floats in [lo, hi). */
-function rand(n: number, lo = -1, hi = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (Math.imul(seed, 1664525) + 1013904223) | 0;
-    a[i] = lo + (hi - lo) * ((seed >>> 8) / (1 << 24));
-  }
-  return a;
-}
+const rand = lcgRand(777);
 
 /** exp or sigmoid of x by the Wasm kernel (on heap copies, as the backend's tensors). */
 function expLike(op: "exp" | "sigmoid", x: Float32Array): Float32Array {
