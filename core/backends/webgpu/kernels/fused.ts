@@ -1,8 +1,9 @@
 /**
  * Fused row kernels: softmax / logSoftmax and layerNorm over the rows of a float32
  * [rows, cols], one workgroup per row. Threads fold a strided share of the row, then a tree in
- * workgroup memory combines them; many short rows take a thread each instead. Each kernel reads its row two or three times and writes it
- * once, where the composed ops take five (softmax) to nine (layerNorm) passes and launches.
+ * workgroup memory combines them; many short rows take a thread each instead. Each kernel
+ * reads its row two or three times and writes it once, where the composed ops take five
+ * (softmax) to nine (layerNorm) passes and launches.
  */
 import { fbits, type Gpu, type GpuBuf } from "../device.ts";
 import { opCode, SHORT_ROW, SHORT_ROWS } from "./reduce.ts";
