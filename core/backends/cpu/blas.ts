@@ -184,6 +184,15 @@ export function foldsIntoOne(d: MatmulDims): boolean {
   return d.batch > 1 && d.bBatchStride === 0 && !d.transA && d.aBatchStride === d.m * d.k;
 }
 
+/** Writes an empty product (nothing) or one with k = 0 (zeros) and returns true; else false. */
+export function trivialProduct(out: Float32Array, d: MatmulDims): boolean {
+  const size = d.batch * d.m * d.n;
+  if (size === 0) return true;
+  if (d.k !== 0) return false;
+  out.fill(0, 0, size);
+  return true;
+}
+
 /** Throws unless the operands hold the extents a batched matmul reads and writes. */
 export function checkExtents(A: Float32Array, B: Float32Array, out: Float32Array, d: MatmulDims) {
   const { batch, m, n, k, aBatchStride, bBatchStride } = d;
@@ -210,12 +219,8 @@ export function blasMatmul(
   if (!enabled) return false;
   const s = load();
   if (!s) return false;
+  if (trivialProduct(out, d)) return true;
   const { batch, m, n, k, transA, transB, aBatchStride, bBatchStride } = d;
-  if (batch * m * n === 0) return true;
-  if (k === 0) {
-    out.fill(0, 0, batch * m * n);
-    return true;
-  }
   // The library reads and writes raw memory: check every extent first.
   checkExtents(A, B, out, d);
   const sgemm = s.lib.symbols.cblas_sgemm;

@@ -18,7 +18,7 @@
  */
 import type { MatmulDims } from "../../../backend.ts";
 import { envVar } from "../../../env.ts";
-import { checkExtents } from "../blas.ts";
+import { checkExtents, trivialProduct } from "../blas.ts";
 import { GemmWorker, type KernelExports, type Problem, scratchAddress } from "./gemm.ts";
 import { buildGemmModule, hasRelaxedSimd, hasSimd, MR, NR } from "./kernel.ts";
 import { type Heap, MAX_THREADS, memoryImport, wasmMemory } from "./memory.ts";
@@ -121,12 +121,8 @@ export function wasmMatmul(
 ): boolean {
   const s = init();
   if (!s) return false;
+  if (trivialProduct(out, d)) return true;
   const { batch, m, n, k, transA, transB, aBatchStride, bBatchStride } = d;
-  if (batch * m * n === 0) return true;
-  if (k === 0) {
-    out.fill(0, 0, batch * m * n);
-    return true;
-  }
   const mPad = Math.ceil(m / MR) * MR, nPad = Math.ceil(n / NR) * NR;
   const flops = 2 * batch * m * n * k, large = flops >= THREAD_MIN_FLOPS;
   let T = large ? threads : 1;

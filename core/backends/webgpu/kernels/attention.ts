@@ -15,10 +15,10 @@ import { fbits, type Gpu, type GpuBuf } from "../device.ts";
 import { PRELUDE } from "./wgsl.ts";
 
 /** Largest head size (E and Ev) the kernel takes: q and the accumulator live in registers. */
-export const ATTENTION_MAX_HEAD = 128;
+const ATTENTION_MAX_HEAD = 128;
 
 /** Query rows (threads) per workgroup and keys per shared tile for these sizes. */
-export function attentionTile(d: AttentionDims, storage: number): { br: number; bc: number } {
+function attentionTile(d: AttentionDims, storage: number): { br: number; bc: number } {
   const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
   const br = Math.min(64, Math.max(16, pow2(d.l)));
   // K and V tiles of vec4 rows; at most 16 KiB so several workgroups fit on a core.

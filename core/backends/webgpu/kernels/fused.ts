@@ -6,7 +6,7 @@
  * (softmax) to nine (layerNorm) passes and launches.
  */
 import { fbits, type Gpu, type GpuBuf } from "../device.ts";
-import { opCode, SHORT_ROW, SHORT_ROWS } from "./reduce.ts";
+import { opCode, shortRows } from "./reduce.ts";
 import { groups, PRELUDE, WG } from "./wgsl.ts";
 
 const FWG = 256;
@@ -43,8 +43,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 `;
 
 /**
- * The entry of a kernel with a thread per row (rows at most SHORT_ROW long, at least
- * SHORT_ROWS of them; see reduce.ts), where `fold(name, v)` is just v.
+ * The entry of a kernel with a thread per row (for `shortRows`, see reduce.ts), where
+ * `fold(name, v)` is just v.
  */
 const THREAD_HEAD = (bindings: string) =>
   PRELUDE + bindings + opCode("max", "f32").fn + `
@@ -59,7 +59,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 /** Loops over a row and folds across its threads, in the workgroup or thread-per-row form. */
 function rowForm(rows: number, cols: number) {
-  const short = cols <= SHORT_ROW && rows >= SHORT_ROWS;
+  const short = shortRows(rows, cols);
   return {
     short,
     head: short ? THREAD_HEAD : HEAD,

@@ -21,12 +21,12 @@ const THREAD_PER_OUTPUT = 2048;
 /** ...when its row is at most this long. */
 const THREAD_MAX_R = 4096;
 /**
- * Rows at most this long use a thread per output also when inner == 1, given at least
- * SHORT_ROWS of them: a workgroup of 256 threads and a barrier tree for 32 or 64 values left
- * most threads idle, and on llvmpipe took 170 ms for 4,096 rows of 32 to 128 against 12.
+ * Whether `rows` rows of `cols` values take a thread each (also when inner == 1, and in the
+ * fused row kernels): at least 1,024 rows of at most 128. A workgroup of 256 threads and a
+ * barrier tree for 32 or 64 values left most threads idle, and on llvmpipe took 170 ms for
+ * 4,096 rows of 32 to 128 against 12.
  */
-export const SHORT_ROW = 128;
-export const SHORT_ROWS = 1024;
+export const shortRows = (rows: number, cols: number) => cols <= 128 && rows >= 1024;
 /** Elements of a row one workgroup folds. */
 const CHUNK = RWG * 1024;
 
@@ -100,7 +100,7 @@ export function reduceRows(
   // Empty integer max/min: the CPU's +-Infinity stored into an Int32Array is 0.
   const empty = r === 0 && t !== "f32" && (op === "max" || op === "min");
   const threadMode = (inner > 1 && nOut >= THREAD_PER_OUTPUT && r <= THREAD_MAX_R) ||
-    (inner === 1 && r <= SHORT_ROW && nOut >= SHORT_ROWS) || empty;
+    (inner === 1 && shortRows(nOut, r)) || empty;
   const chunks = threadMode ? 1 : Math.max(1, Math.ceil(r / CHUNK));
   // With several chunks, the prologue runs in the first pass and the epilogue in the second.
   const pro = !!f && x === null, epi = !!f && chunks === 1;
