@@ -1,28 +1,18 @@
 /**
  * Fused row kernels: softmax / logSoftmax and layerNorm over the rows of a float32
- * [rows, cols]. A row is folded by a group of T threads (`rowThreads`: 32 for rows of up to
+ * [rows, cols]. A row is folded by a group of T threads (`groupLanes`: 32 for rows of up to
  * 1,024 values, else 256), so a workgroup of 256 takes 256 / T rows, and a segmented tree in
  * workgroup memory combines each group's partial results; many short rows take a thread each
  * instead. Each kernel reads its row two or three times and writes it once, where the
  * composed ops take five (softmax) to nine (layerNorm) passes and launches.
  */
 import { fbits, type Gpu, type GpuBuf } from "../device.ts";
-import { opCode, shortRows } from "./reduce.ts";
+import { groupLanes, opCode, shortRows } from "./reduce.ts";
 import { groups, PRELUDE, WG } from "./wgsl.ts";
 
 const FWG = 256;
 /** Longest row the kernels take: llvmpipe ends an invocation's loops after 65,535 steps. */
 export const FUSED_MAX_COLS = FWG * 16384;
-
-/**
- * Threads that fold one row in the workgroup form: 32 (a warp on NVIDIA hardware) for rows of
- * up to 1,024 values, as PyTorch's CUDA softmax does, else 256. A 256-thread tree for a row of
- * 256 values left most threads idle through eight barrier levels; on llvmpipe, a softmax of
- * 2,048 such rows took 107 to 148 ms, against 31 to 34 with 32 threads.
- */
-export function rowThreads(cols: number): number {
-  return cols <= 1024 ? 32 : FWG;
-}
 
 /**
  * A segmented tree reduction `name(v, lid)` combining pairs with `comb` within each group of
@@ -81,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 /** Loops over a row and folds across its threads, in the workgroup or thread-per-row form. */
 function rowForm(rows: number, cols: number) {
-  const short = shortRows(rows, cols), t = short ? 1 : rowThreads(cols);
+  const short = shortRows(rows, cols), t = short ? 1 : groupLanes(cols);
   return {
     /** Part of the pipeline key. */
     form: short ? "thread" : `group${t}`,
