@@ -45,9 +45,9 @@ const status = await child.status;
 
 // Even serially, `deno test` itself can crash as the process exits after a module that
 // created a WebGPU device: a test file whose one test only checks that a device exists ended
-// with "double free or corruption" or a segfault in 2 of 30 and 3 of 40 runs on llvmpipe,
-// after printing its summary (destroying the device first did not help), while `deno run` of
-// the same code crashed in none of 60. A run that printed a summary with no failures and then
+// in a glibc abort ("double free or corruption") in 2 of 30 and 3 of 40 runs on llvmpipe,
+// after printing its summary (destroying the device in a last test or in afterAll did not
+// help), while `deno run` of the same code crashed in none of 60. A run that printed a summary with no failures and then
 // died of a signal has run and passed every test: it is reported as such, with the signal.
 // Any other end (a failure, a crash before the summary) fails the pass as before.
 // deno-lint-ignore no-control-regex
