@@ -53,7 +53,7 @@ const status = await child.status;
 // deno-lint-ignore no-control-regex
 const lines = tail.replace(/\x1b\[[0-9;]*m/g, "").trim().split("\n");
 const summary = /^ok \| (\d+) passed \| 0 failed/.exec(lines[lines.length - 1] ?? "");
-if (status.signal && (status.signal === "SIGABRT" || status.signal === "SIGSEGV") && summary) {
+if ((status.signal === "SIGABRT" || status.signal === "SIGSEGV") && summary) {
   console.error(
     `test:webgpu: all ${summary[1]} tests passed; deno then died of ${status.signal} while ` +
       "exiting (a known Deno 2.9.6 WebGPU teardown crash, see tools/test_webgpu.ts)",

@@ -7,30 +7,12 @@
  * composed ops take five (softmax) to nine (layerNorm) passes and launches.
  */
 import { fbits, type Gpu, type GpuBuf } from "../device.ts";
-import { groupLanes, opCode, shortRows } from "./reduce.ts";
+import { groupLanes, opCode, segmentedTree, shortRows } from "./reduce.ts";
 import { groups, PRELUDE, WG } from "./wgsl.ts";
 
 const FWG = 256;
 /** Longest row the kernels take: llvmpipe ends an invocation's loops after 65,535 steps. */
 export const FUSED_MAX_COLS = FWG * 16384;
-
-/**
- * A segmented tree reduction `name(v, lid)` combining pairs with `comb` within each group of
- * `t` threads; every thread returns its group's result. All threads of the workgroup call it.
- */
-const tree = (name: string, comb: string, t: number) =>
-  `fn ${name}(v: f32, lid: u32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  let lane = lid % ${t}u;
-  for (var s = ${t / 2}u + zero(); s > 0u; s >>= 1u) {
-    if (lane < s) { sh[lid] = ${comb}; }
-    workgroupBarrier();
-  }
-  let r = sh[lid - lane];
-  workgroupBarrier();
-  return r;
-}`;
 
 /**
  * The entry of the workgroup form with `t` threads a row. Threads of a group past the last row
@@ -40,8 +22,8 @@ const groupHead = (t: number) => (bindings: string) =>
   PRELUDE + bindings + `
 var<workgroup> sh: array<f32, ${FWG}>;
 ${opCode("max", "f32").fn}
-${tree("treeMax", "comb(sh[lid], sh[lid + s])", t)}
-${tree("treeSum", "sh[lid] + sh[lid + s]", t)}
+${segmentedTree("treeMax", "f32", t, "comb(sh[lid], sh[lid + s])")}
+${segmentedTree("treeSum", "f32", t, "sh[lid] + sh[lid + s]")}
 @compute @workgroup_size(${FWG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {

@@ -36,6 +36,25 @@ export const shortRows = (rows: number, cols: number) => cols <= 128 && rows >= 
  * llvmpipe, a fused softmax of 2,048 such rows took 107 to 148 ms, against 31 to 34 with 32.
  */
 export const groupLanes = (r: number, chunks = 1) => chunks === 1 && r <= 1024 ? 32 : RWG;
+/**
+ * WGSL `fn name(v, lid) -> t`: a tree reduction in workgroup memory `sh` (declared by the
+ * kernel) within each group of `lanes` threads, combining pairs with `comb` (an expression in
+ * sh[lid] and sh[lid + s]); every thread returns its group's result. All threads of the
+ * workgroup must call it.
+ */
+export const segmentedTree = (name: string, t: string, lanes: number, comb: string) =>
+  `fn ${name}(v: ${t}, lid: u32) -> ${t} {
+  sh[lid] = v;
+  workgroupBarrier();
+  let lane = lid % ${lanes}u;
+  for (var s = ${lanes / 2}u + zero(); s > 0u; s >>= 1u) {
+    if (lane < s) { sh[lid] = ${comb}; }
+    workgroupBarrier();
+  }
+  let r = sh[lid - lane];
+  workgroupBarrier();
+  return r;
+}`;
 /** Elements of a row one workgroup folds. */
 const CHUNK = RWG * 1024;
 
@@ -147,6 +166,7 @@ ${epi ? c!.epi : "  O[i] = mm;"}
     `reduceGroup${lanes}`,
     `
 var<workgroup> sh: array<${t}, ${RWG}>;
+${segmentedTree("fold", t, lanes, "comb(sh[lid], sh[lid + s])")}
 @compute @workgroup_size(${RWG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -162,13 +182,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var k = c * ${CHUNK}u + lane; k < k1; k += ${lanes}u) {
     acc = comb(acc, xv(base + k * inner));
   }
-  sh[lid] = acc;
-  workgroupBarrier();
-  for (var s = ${lanes / 2}u + zero(); s > 0u; s >>= 1u) {
-    if (lane < s) { sh[lid] = comb(sh[lid], sh[lid + s]); }
-    workgroupBarrier();
-  }
-  if (valid && lane == 0u) { epi(((o / inner) * chunks + c) * inner + o % inner, sh[lid]); }
+  let folded = fold(acc, lid);
+  if (valid && lane == 0u) { epi(((o / inner) * chunks + c) * inner + o % inner, folded); }
 }`,
   );
   gpu.dispatch(p, bufs, params, groups(nOut * chunks, RWG / lanes));
