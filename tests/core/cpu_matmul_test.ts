@@ -36,13 +36,8 @@ function rand(n: number): Float32Array {
   return a;
 }
 
-interface Case {
-  batch: number;
-  m: number;
-  n: number;
-  k: number;
-  transA: boolean;
-  transB: boolean;
+/** A matmul's sizes, the batch strides following from `bcast`. */
+interface Case extends Omit<MatmulDims, "aBatchStride" | "bBatchStride"> {
   /** Which operand is broadcast over the batch (batch stride 0). */
   bcast?: "a" | "b";
   /** Values to plant in A and B (at fixed positions). */
